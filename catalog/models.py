@@ -303,3 +303,54 @@ class ReviewDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {self.get_action_display()} #{self.sighting_id}"
+
+
+def import_file_path(instance: "ImportJob", filename: str) -> str:
+    ext = ".zip" if filename.lower().endswith(".zip") else Path(filename).suffix.lower()[:10]
+    return f"imports/{uuid.uuid4().hex}{ext}"
+
+
+class ImportKind(models.TextChoices):
+    ZIP = "zip", _("Zip of a camera-trap folder")
+    CAMTRAP_DP = "camtrap_dp", _("Camtrap DP package")
+
+
+class ImportState(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class ImportJob(models.Model):
+    """A bulk import run on the bulk queue; `report` lists the outcome of every file."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="import_jobs")
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    kind = models.CharField(_("kind"), max_length=12, choices=ImportKind.choices)
+    file = models.FileField(_("file"), upload_to=import_file_path, blank=True)
+    location = models.ForeignKey(Location, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    options = models.JSONField(default=dict, blank=True)
+    state = models.CharField(_("state"), max_length=10, choices=ImportState.choices, default=ImportState.QUEUED)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    # [{"file": ..., "outcome": "imported"|"duplicate"|"refused"|"skipped", "reason": ..., "sighting": uuid}]
+    report = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("import job")
+        verbose_name_plural = _("import jobs")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.get_state_display()})"
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {"imported": 0, "duplicate": 0, "refused": 0, "skipped": 0}
+        for row in self.report:
+            out[row.get("outcome", "refused")] = out.get(row.get("outcome", "refused"), 0) + 1
+        return out

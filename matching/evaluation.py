@@ -1,0 +1,288 @@
+"""Labelled-folder data sets, the re-identification evaluation protocol and its metrics.
+
+Pure module (no Django): the protocol is the one in ../shared/data/reid-dev/README.md.
+A method gives, per query, a score per ranked individual; everything else (which gallery
+images a query may see, pessimistic ties, new-individual cases) is decided here, so every
+method is measured the same way.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+LABEL_COLUMNS = (
+    "path", "individual_id", "body_part", "encounter_id", "station", "datetime",
+    "latitude", "longitude", "bbox_x", "bbox_y", "bbox_w", "bbox_h",
+)
+
+
+class DatasetError(ValueError):
+    """The folder is not a labelled-folder data set (message says what is wrong)."""
+
+
+@dataclass(frozen=True)
+class Item:
+    index: int
+    path: Path
+    individual: str
+    body_part: str  # "" = unknown
+    encounter: str
+    station: str
+    datetime: str
+    box: tuple[int, int, int, int] | None  # x, y, w, h in pixels of the stored image
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    root: Path
+    items: tuple[Item, ...]
+
+    @property
+    def individuals(self) -> list[str]:
+        return sorted({it.individual for it in self.items})
+
+
+def read_dataset(folder: str | Path) -> Dataset:
+    """Read <folder>/labels.csv; image paths are resolved but not opened."""
+    root = Path(folder)
+    labels = root / "labels.csv"
+    if not labels.is_file():
+        raise DatasetError(f"{root} has no labels.csv; expected the labelled-folder format (see reid-dev/README.md).")
+    items: list[Item] = []
+    with labels.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in ("path", "individual_id", "encounter_id") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise DatasetError(f"{labels} lacks the column(s) {', '.join(missing)}.")
+        for line, row in enumerate(reader, start=2):
+            rel = (row.get("path") or "").strip()
+            ind = (row.get("individual_id") or "").strip()
+            if not rel or not ind:
+                raise DatasetError(f"{labels}:{line}: path and individual_id are required.")
+            box_fields = [(row.get(k) or "").strip() for k in ("bbox_x", "bbox_y", "bbox_w", "bbox_h")]
+            box = None
+            if all(box_fields):
+                try:
+                    bx, by, bw, bh = (int(float(v)) for v in box_fields)
+                except ValueError as exc:
+                    raise DatasetError(f"{labels}:{line}: box values must be integers.") from exc
+                if bw > 0 and bh > 0:
+                    box = (bx, by, bw, bh)
+            items.append(Item(
+                index=len(items),
+                path=root / rel,
+                individual=ind,
+                body_part=(row.get("body_part") or "").strip(),
+                # An image without an encounter is its own encounter.
+                encounter=(row.get("encounter_id") or "").strip() or f"__image{len(items)}",
+                station=(row.get("station") or "").strip(),
+                datetime=(row.get("datetime") or "").strip(),
+                box=box,
+            ))
+    if not items:
+        raise DatasetError(f"{labels} lists no images.")
+    return Dataset(name=root.name, root=root, items=tuple(items))
+
+
+def compatible(query_part: str, gallery_part: str) -> bool:
+    """Protocol step 3: equal body parts, or either unknown."""
+    return query_part == gallery_part or query_part == "" or gallery_part == ""
+
+
+def gallery_for(items: tuple[Item, ...] | list[Item], query: int) -> list[int]:
+    """Protocol steps 1-3: other images, other encounters, compatible body part."""
+    q = items[query]
+    return [
+        g.index for g in items
+        if g.index != query and g.encounter != q.encounter and compatible(q.body_part, g.body_part)
+    ]
+
+
+@dataclass(frozen=True)
+class Query:
+    index: int
+    individual: str
+    gallery: tuple[int, ...]
+    eligible: bool  # its own individual still has a gallery image (protocol step 5)
+
+
+def plan_queries(dataset: Dataset, *, max_queries: int | None = None, seed: int = 0) -> list[Query]:
+    """All queries of the protocol, or a reproducible random sample of max_queries of them."""
+    queries = []
+    for item in dataset.items:
+        gallery = tuple(gallery_for(dataset.items, item.index))
+        eligible = any(dataset.items[g].individual == item.individual for g in gallery)
+        queries.append(Query(item.index, item.individual, gallery, eligible))
+    if max_queries is not None and max_queries < len(queries):
+        queries = sorted(random.Random(seed).sample(queries, max_queries), key=lambda q: q.index)
+    return queries
+
+
+def individual_scores_from_images(items, image_scores: dict[int, float]) -> dict[str, float]:
+    """Protocol step 4: an individual's score is its best gallery image's score."""
+    best: dict[str, float] = {}
+    for idx, score in image_scores.items():
+        ind = items[idx].individual
+        if ind not in best or score > best[ind]:
+            best[ind] = score
+    return best
+
+
+def pessimistic_rank(scores: dict[str, float], truth: str) -> int:
+    """1-based rank of truth; every other individual with an equal score goes first."""
+    if truth not in scores:
+        return len(scores) + 1
+    own = scores[truth]
+    return 1 + sum(1 for ind, s in scores.items() if ind != truth and s >= own)
+
+
+def roc_auc(positives: Iterable[float], negatives: Iterable[float]) -> float | None:
+    """P(positive score > negative score), ties counted half; None without both classes."""
+    pos = sorted(positives)
+    neg = sorted(negatives)
+    if not pos or not neg:
+        return None
+    # Rank-sum (Mann-Whitney U) with average ranks for ties.
+    merged = sorted([(s, 1) for s in pos] + [(s, 0) for s in neg])
+    rank_sum = 0.0
+    i = 0
+    while i < len(merged):
+        j = i
+        while j < len(merged) and merged[j][0] == merged[i][0]:
+            j += 1
+        avg_rank = (i + 1 + j) / 2
+        rank_sum += avg_rank * sum(1 for k in range(i, j) if merged[k][1] == 1)
+        i = j
+    u = rank_sum - len(pos) * (len(pos) + 1) / 2
+    return u / (len(pos) * len(neg))
+
+
+@dataclass
+class QueryRecord:
+    """One query's outcome: scores per ranked individual and how long matching took."""
+
+    query: Query
+    scores: dict[str, float]
+    seconds: float
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def top(self) -> tuple[str | None, float]:
+        if not self.scores:
+            return None, float("-inf")
+        # Deterministic pick among equal scores: by name (ties are rare with real scores).
+        ind = max(sorted(self.scores), key=lambda k: self.scores[k])
+        return ind, self.scores[ind]
+
+
+LEVELS = ("excellent", "good", "fair", "uncertain")
+
+
+def summarize(
+    records: list[QueryRecord],
+    *,
+    level_of: Callable[[float], str] | None = None,
+    likely_new_threshold: float | None = None,
+) -> dict:
+    """Metrics of protocol steps 5-9 over the records; shares are fractions in [0, 1]."""
+    eligible = [r for r in records if r.query.eligible]
+    new_queries = [r for r in records if not r.query.eligible]
+    ranks = [pessimistic_rank(r.scores, r.query.individual) for r in eligible]
+    n = len(eligible)
+
+    per_ind: dict[str, list[int]] = defaultdict(list)
+    for r, rank in zip(eligible, ranks):
+        per_ind[r.query.individual].append(1 if rank == 1 else 0)
+    rank1_per_individual = {ind: sum(v) / len(v) for ind, v in sorted(per_ind.items())}
+
+    known_cases = []
+    new_cases = []
+    for r in eligible:
+        known_cases.append(max(r.scores.values()) if r.scores else float("-inf"))
+        others = [s for ind, s in r.scores.items() if ind != r.query.individual]
+        if others:
+            new_cases.append(max(others))
+    # Higher top score = "known"; AUC of the top score separating known from new cases.
+    auc = roc_auc(known_cases, new_cases)
+
+    out = {
+        "queries": n,
+        "new_individual_queries": len(new_queries),
+        "rank1": _share(sum(1 for k in ranks if k == 1), n),
+        "rank5": _share(sum(1 for k in ranks if k <= 5), n),
+        "map": (sum(1.0 / k for k in ranks) / n) if n else None,
+        "rank1_macro": (sum(rank1_per_individual.values()) / len(rank1_per_individual)) if rank1_per_individual else None,
+        "rank1_per_individual": rank1_per_individual,
+        "queries_per_individual": {ind: len(v) for ind, v in sorted(per_ind.items())},
+        "new_individual_auc": auc,
+        "new_cases": len(new_cases),
+        "median_query_seconds": statistics.median([r.seconds for r in records]) if records else None,
+    }
+    if likely_new_threshold is not None:
+        t = likely_new_threshold
+        out["likely_new_threshold"] = t
+        out["new_cases_flagged"] = _share(sum(1 for s in new_cases if s < t), len(new_cases))
+        out["known_cases_flagged"] = _share(sum(1 for s in known_cases if s < t), len(known_cases))
+        tops = [r.top[1] for r in new_queries]
+        out["new_individual_queries_flagged"] = _share(sum(1 for s in tops if s < t), len(tops))
+        out["eligible_queries_flagged"] = out["known_cases_flagged"]
+    if level_of is not None:
+        levels = {name: {"count": 0, "correct": 0} for name in LEVELS}
+        for r in eligible:
+            ind, score = r.top
+            lv = level_of(score)
+            levels[lv]["count"] += 1
+            levels[lv]["correct"] += 1 if ind == r.query.individual and pessimistic_rank(r.scores, ind) == 1 else 0
+        out["levels"] = {
+            name: {"count": v["count"], "precision": _share(v["correct"], v["count"])} for name, v in levels.items()
+        }
+    return out
+
+
+def _share(k: int, n: int) -> float | None:
+    return k / n if n else None
+
+
+def format_report(result: dict) -> str:
+    """Human-readable lines for the evaluate command."""
+
+    def pct(v):
+        return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f} %"
+
+    n = result["queries"]
+    lines = [
+        f"data set {result.get('dataset', '?')}  method {result.get('method', '?')}  extractor {result.get('extractor', '?')}"
+        f"  boxes {'ignored' if result.get('ignore_boxes') else 'used'}",
+        f"eligible queries {n}, new-individual queries {result['new_individual_queries']}",
+        f"rank-1 {pct(result['rank1'])}   rank-5 {pct(result['rank5'])}   mAP {pct(result['map'])}   (n={n})",
+        f"macro rank-1 {pct(result['rank1_macro'])} over {len(result['rank1_per_individual'])} individuals",
+    ]
+    counts = result.get("queries_per_individual", {})
+    for ind, v in result["rank1_per_individual"].items():
+        lines.append(f"  {ind:<12} rank-1 {pct(v):>8}  (n={counts.get(ind, '?')})")
+    auc = result["new_individual_auc"]
+    lines.append(f"new-individual AUC {'n/a' if auc is None else f'{auc:.3f}'} (known {n} vs new {result['new_cases']} cases)")
+    if "likely_new_threshold" in result:
+        lines.append(
+            f"at the 'likely new' threshold {result['likely_new_threshold']:.3g}: new cases flagged "
+            f"{pct(result['new_cases_flagged'])}, known cases wrongly flagged {pct(result['known_cases_flagged'])}; "
+            f"new-individual queries flagged {pct(result['new_individual_queries_flagged'])}"
+        )
+    if "levels" in result:
+        for name, v in result["levels"].items():
+            lines.append(f"  {name:<10} {v['count']:>5} top-1 answers, precision {pct(v['precision'])}")
+    mq = result["median_query_seconds"]
+    ex = result.get("extract_seconds_per_image")
+    lines.append(
+        f"median query {'n/a' if mq is None else f'{mq:.3f} s'} (features precomputed);"
+        f" extraction {'n/a' if ex is None else f'{ex:.3f} s'} per image"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,129 @@
+"""Evaluation protocol and metrics on tiny hand-made data; the real dev set only where present."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from matching.evaluation import (
+    DatasetError,
+    Query,
+    QueryRecord,
+    compatible,
+    pessimistic_rank,
+    plan_queries,
+    read_dataset,
+    roc_auc,
+    summarize,
+)
+
+DEV_SNOW = Path(__file__).resolve().parents[3] / "shared" / "data" / "reid-dev" / "snowleopard"
+HEADER = "path,individual_id,body_part,encounter_id,station,datetime,latitude,longitude,bbox_x,bbox_y,bbox_w,bbox_h\n"
+
+
+def write_labels(folder: Path, rows: list[str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "labels.csv").write_text(HEADER + "".join(r + "\n" for r in rows))
+    return folder
+
+
+def test_compatible_follows_the_protocol_rule():
+    assert compatible("left_flank", "left_flank")
+    assert not compatible("left_flank", "right_flank")
+    assert compatible("", "right_flank") and compatible("left_flank", "")
+
+
+def test_plan_removes_same_encounter_and_incompatible_parts_and_marks_new_individuals(tmp_path):
+    ds = read_dataset(write_labels(tmp_path / "set", [
+        "images/a/1.jpg,a,left_flank,e1,,,,,,,,",
+        "images/a/2.jpg,a,left_flank,e1,,,,,,,,",   # same encounter as 1: never its gallery
+        "images/a/3.jpg,a,right_flank,e2,,,,,,,,",  # other side: incompatible with 1 and 2
+        "images/a/4.jpg,a,,e3,,,,,10,20,30,40",     # unknown part: compatible with all
+        "images/b/1.jpg,b,right_flank,e4,,,,,,,,",
+    ]))
+    assert ds.items[3].box == (10, 20, 30, 40) and ds.items[0].box is None
+    plan = {q.index: q for q in plan_queries(ds)}
+    assert plan[0].gallery == (3,)
+    assert plan[2].gallery == (3, 4)
+    assert plan[0].eligible and plan[2].eligible
+    assert not plan[4].eligible  # b has no other image: a 'new individual' query
+
+
+def test_max_queries_samples_reproducibly(tmp_path):
+    rows = [f"images/a/{i}.jpg,a,,e{i},,,,,,,," for i in range(20)]
+    ds = read_dataset(write_labels(tmp_path / "set", rows))
+    first = [q.index for q in plan_queries(ds, max_queries=5, seed=3)]
+    assert first == [q.index for q in plan_queries(ds, max_queries=5, seed=3)]
+    assert len(first) == 5 and first != [q.index for q in plan_queries(ds, max_queries=5, seed=4)]
+
+
+def test_reading_a_folder_without_labels_gives_a_clear_error(tmp_path):
+    with pytest.raises(DatasetError, match="labels.csv"):
+        read_dataset(tmp_path)
+
+
+def test_ties_are_broken_pessimistically():
+    scores = {"a": 5.0, "b": 5.0, "c": 1.0}
+    assert pessimistic_rank(scores, "a") == 2
+    assert pessimistic_rank(scores, "b") == 2
+    assert pessimistic_rank(scores, "c") == 3
+    assert pessimistic_rank({"a": 1.0}, "z") == 2  # not ranked at all: after everyone
+
+
+def test_auc_counts_ties_as_half():
+    assert roc_auc([3, 4], [1, 2]) == 1.0
+    assert roc_auc([1], [1]) == 0.5
+    assert roc_auc([2, 1], [1.5]) == 0.5
+    assert roc_auc([], [1]) is None
+
+
+def _record(idx, truth, scores, eligible=True, seconds=1.0):
+    return QueryRecord(Query(idx, truth, (), eligible), scores, seconds)
+
+
+def test_summary_on_a_hand_made_score_table():
+    records = [
+        _record(0, "a", {"a": 9.0, "b": 1.0}),            # rank 1
+        _record(1, "a", {"a": 3.0, "b": 3.0, "c": 5.0}),  # tie with b, behind c: rank 3
+        _record(2, "b", {"a": 2.0, "b": 1.0}),            # rank 2
+        _record(3, "c", {"a": 0.5}, eligible=False, seconds=3.0),  # new-individual query
+    ]
+    levels = {9.0: "excellent", 5.0: "fair", 2.0: "fair"}
+    out = summarize(records, level_of=lambda s: levels.get(s, "uncertain"), likely_new_threshold=2.5)
+    assert out["queries"] == 3 and out["new_individual_queries"] == 1
+    assert out["rank1"] == pytest.approx(1 / 3)
+    assert out["rank5"] == 1.0
+    assert out["map"] == pytest.approx((1 + 1 / 3 + 1 / 2) / 3)
+    assert out["rank1_per_individual"] == {"a": 0.5, "b": 0.0}
+    assert out["rank1_macro"] == pytest.approx(0.25)
+    # known tops 9, 5, 2 vs new tops (true removed) 1, 5, 2: U = 1 + 2.5 + 2.5 ... over 9 pairs
+    assert out["new_individual_auc"] == pytest.approx(roc_auc([9, 5, 2], [1, 5, 2]))
+    assert out["new_cases_flagged"] == pytest.approx(2 / 3)  # 1 and 2 are below 2.5
+    assert out["known_cases_flagged"] == pytest.approx(1 / 3)
+    assert out["new_individual_queries_flagged"] == 1.0
+    assert out["levels"]["excellent"] == {"count": 1, "precision": 1.0}
+    assert out["levels"]["fair"] == {"count": 2, "precision": 0.0}
+    assert out["levels"]["good"] == {"count": 0, "precision": None}
+    assert out["median_query_seconds"] == 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.devdata
+@pytest.mark.django_db
+def test_evaluate_command_on_a_few_real_queries_writes_the_issue_keys(tmp_path):
+    if not (DEV_SNOW / "labels.csv").is_file():
+        pytest.skip("reid-dev snow-leopard set not present")
+    from django.core.management import call_command
+
+    from catalog.models import Sighting
+
+    out = tmp_path / "eval.json"
+    call_command("evaluate", str(DEV_SNOW), "--max-queries", "3", "--seed", "1", "--json", str(out),
+                 "--cache-dir", str(tmp_path / "cache"))
+    data = json.loads(out.read_text())
+    for key in ("queries", "rank1", "rank5", "map", "rank1_macro", "rank1_per_individual", "new_individual_auc",
+                "levels", "median_query_seconds", "extract_seconds_per_image"):
+        assert key in data
+    assert set(data["levels"]) == {"excellent", "good", "fair", "uncertain"}
+    assert 0.0 <= data["rank1"] <= 1.0
+    assert Sighting.objects.count() == 0  # writes nothing to the database

@@ -225,6 +225,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "SightingStatusEnum": "catalog.models.SightingStatus",
+        "IndividualStatusEnum": "catalog.models.IndividualStatus",
+        "BodyPartEnum": "catalog.models.BodyPart",
+    },
 }
 
 LEAFLET_CONFIG = {

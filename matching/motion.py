@@ -1,0 +1,163 @@
+"""What moves between the frames of one camera-trap trigger (burst), as a box.
+
+A camera trap fires 3-10 frames of a fixed scene; the animal is what changes. For each frame we
+compare it with the other frames of the burst after light alignment (global translation by phase
+correlation, global brightness gain), keep pixels that differ from *every* other frame (so the
+box lands where the animal is in this frame, not where it was a moment before), clean the mask
+with morphology and box the largest connected region. The black info bars of Reconyx frames
+(date, temperature, "M n/10" counters that change from frame to frame) are found and ignored.
+
+Like the detector, this gives a suggestion for a person to confirm, never ground truth: wind in
+vegetation, moving shadows, snow and exposure changes also move, and an animal that sits still
+through the burst does not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image
+
+WORK_WIDTH = 480  # px; the animal covers tens of pixels at this size, noise mostly averages out
+MAX_BAR_FRACTION = 0.06  # info bars are 32 px of 1080 (3 %); never mask more than this per edge
+MAX_MOVING_FRACTION = 0.5  # more than half the frame "moving" means a different scene, not an animal
+
+
+@dataclass(frozen=True)
+class MotionBox:
+    """Box in pixel coords of the input frames; score in 0..1 (share and strength of the motion)."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+    score: float
+
+    @property
+    def xyxy(self) -> tuple[int, int, int, int]:
+        return (self.x, self.y, self.x + self.w, self.y + self.h)
+
+
+def _gray(frame: Image.Image | np.ndarray, width: int) -> np.ndarray:
+    array = np.asarray(frame.convert("RGB") if isinstance(frame, Image.Image) else frame)
+    if array.ndim == 3:
+        array = cv2.cvtColor(np.ascontiguousarray(array[..., :3]), cv2.COLOR_RGB2GRAY)
+    height = max(1, round(array.shape[0] * width / array.shape[1]))
+    return cv2.resize(array, (width, height), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def info_bar_rows(grays: list[np.ndarray]) -> tuple[int, int]:
+    """(top, bottom) row counts of black text bars, i.e. edge rows whose median is ~black in every frame."""
+    height = grays[0].shape[0]
+    limit = max(1, int(height * MAX_BAR_FRACTION))
+    # A bar row is black apart from its text, so its median stays near zero in all frames.
+    dark = np.all([np.median(g, axis=1) < 12 for g in grays], axis=0)
+
+    def run(rows: np.ndarray) -> int:
+        n = 0
+        while n < limit and rows[n]:
+            n += 1
+        return n
+
+    top, bottom = run(dark), run(dark[::-1])
+    # One margin row more: resampling smears the bar edge into its neighbour.
+    return (top + 1 if top else 0), (bottom + 1 if bottom else 0)
+
+
+def _align(moving: np.ndarray, reference: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Translate ``moving`` onto ``reference`` (camera shake, small pole sway) and match its gain."""
+    window = cv2.createHanningWindow(reference.shape[::-1], cv2.CV_32F)
+    (dx, dy), response = cv2.phaseCorrelate(reference * valid, moving * valid, window)
+    if response > 0.05 and 0.5 < np.hypot(dx, dy) < reference.shape[1] * 0.05:
+        shift = np.float32([[1, 0, -dx], [0, 1, -dy]])
+        moving = cv2.warpAffine(moving, shift, moving.shape[::-1], borderMode=cv2.BORDER_REPLICATE)
+    # Flash and auto-exposure change brightness between frames; a global gain absorbs most of it.
+    ref_level = float(np.median(reference[valid > 0])) + 1.0
+    mov_level = float(np.median(moving[valid > 0])) + 1.0
+    return moving * (ref_level / mov_level)
+
+
+def _difference_maps(grays: list[np.ndarray], valid: np.ndarray) -> list[np.ndarray]:
+    """Per frame: the smallest absolute difference to any other (aligned) frame, blurred."""
+    blurred = [cv2.GaussianBlur(g, (5, 5), 0) for g in grays]
+    maps = []
+    for i, frame in enumerate(blurred):
+        diffs = [np.abs(frame - _align(other, frame, valid)) for j, other in enumerate(blurred) if j != i]
+        # Pixels that differ from every other frame are where the animal is in THIS frame; with two
+        # frames this is simply their difference (both positions of the animal).
+        maps.append(np.minimum.reduce(diffs) * valid)
+    return maps
+
+
+def _box_from_map(diff: np.ndarray, valid: np.ndarray) -> tuple[tuple[int, int, int, int], float] | None:
+    values = diff[valid > 0]
+    if values.size == 0:
+        return None
+    # Noise level from the median absolute difference: most of a trigger's frame is static.
+    noise = float(np.median(values)) * 1.4826 + 1.0
+    threshold = max(12.0, 4.0 * noise)
+    mask = (diff > threshold).astype(np.uint8)
+    if mask.sum() < 0.0005 * valid.sum():
+        return None
+    if mask.sum() > MAX_MOVING_FRACTION * valid.sum():
+        return None
+    width = diff.shape[1]
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    # Close with a kernel ~4 % of the width: a camouflaged cat differs only in patches (rosettes,
+    # outline), which belong to one region.
+    k = max(3, int(width * 0.04) | 1)
+    merged = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(merged, connectivity=8)
+    if count <= 1:
+        return None
+    energy = np.where(mask > 0, diff - threshold, 0.0)
+    sums = np.bincount(labels.ravel(), weights=energy.ravel(), minlength=count)
+    sums[0] = 0.0
+    best = int(np.argmax(sums))
+    total = float(sums.sum())
+    if sums[best] <= 0 or stats[best, cv2.CC_STAT_AREA] < 0.001 * valid.sum():
+        return None
+    x, y, w, h = (int(stats[best, c]) for c in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
+    contrast = float(np.mean(diff[labels == best][mask[labels == best] > 0])) / threshold
+    # Score: how much of the motion this region holds, damped when it barely exceeds the noise.
+    score = (sums[best] / total) * min(1.0, (contrast - 1.0) / 2.0 + 0.25)
+    return (x, y, w, h), float(np.clip(score, 0.0, 1.0))
+
+
+def moving_regions(frames: list[Image.Image | np.ndarray], *, work_width: int = WORK_WIDTH) -> list[MotionBox | None]:
+    """Per frame of one burst (same size, >= 2 frames): box around what moves, in input pixels, or None."""
+    if len(frames) < 2:
+        return [None] * len(frames)
+    sizes = {(f.size if isinstance(f, Image.Image) else (f.shape[1], f.shape[0])) for f in frames}
+    if len(sizes) != 1:
+        raise ValueError("moving_regions needs frames of one size (one camera trigger).")
+    (full_w, full_h), = sizes
+    work_width = min(work_width, full_w)
+    grays = [_gray(f, work_width) for f in frames]
+    top, bottom = info_bar_rows(grays)
+    valid = np.ones_like(grays[0], dtype=np.float32)
+    valid[:top] = 0
+    if bottom:
+        valid[-bottom:] = 0
+    if valid.sum() == 0:
+        return [None] * len(frames)
+    scale_x = full_w / grays[0].shape[1]
+    scale_y = full_h / grays[0].shape[0]
+    results: list[MotionBox | None] = []
+    for diff in _difference_maps(grays, valid):
+        found = _box_from_map(diff, valid)
+        if found is None:
+            results.append(None)
+            continue
+        (x, y, w, h), score = found
+        x0, y0 = int(np.floor(x * scale_x)), int(np.floor(y * scale_y))
+        x1, y1 = min(full_w, int(np.ceil((x + w) * scale_x))), min(full_h, int(np.ceil((y + h) * scale_y)))
+        results.append(MotionBox(x=x0, y=y0, w=x1 - x0, h=y1 - y0, score=score))
+    return results
+
+
+def moving_region(frames: list[Image.Image | np.ndarray], *, index: int = 0) -> MotionBox | None:
+    """Box around what moves in frame ``index`` of a burst (see moving_regions)."""
+    return moving_regions(frames)[index]

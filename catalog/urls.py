@@ -4,4 +4,6 @@ from catalog import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("images/<uuid:uuid>/file", views.image_file, name="image_file"),
+    path("images/<uuid:uuid>/thumb", views.image_thumb, name="image_thumb"),
 ]

@@ -1,8 +1,132 @@
+"""Home page and the scoped image file/thumbnail views (media is never served publicly)."""
+
+import hashlib
+
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db.models import Count, Q
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotModified
+from django.shortcuts import get_object_or_404, render
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.http import require_GET
+
+from catalog.imaging import thumbnail_bytes
+from catalog.models import REFERENCE_STATUSES, SightingStatus
+from catalog.selectors import images_for, individuals_for, memberships_for, organizations_for, sightings_for
+
+# Thumbnail sizes (longest side, px) the site asks for; anything else is refused so that a
+# crafted URL can't fill the disk with one cached file per integer.
+THUMB_SIZES = (160, 320, 640, 1024)
+DEFAULT_THUMB_SIZE = 320
+# Private: a shared cache must never hand one partner's image to another.
+CACHE_CONTROL = "private, max-age=86400"
+
+OPEN_STATUSES = (SightingStatus.SUBMITTED, SightingStatus.IDENTIFYING, SightingStatus.AWAITING_REVIEW)
+
+
+# Pages other parts of the site provide; the dashboard links to those that exist.
+HOME_LINKS = ("submit", "review_queue", "map", "individual_list", "station_list", "population", "exports", "api-schema")
+
+
+def _reverse_or_none(name: str, **kwargs) -> str | None:
+    try:
+        return reverse(name, kwargs=kwargs or None)
+    except NoReverseMatch:
+        return None
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "catalog/home.html")
+    sightings = sightings_for(request.user)
+    counts = sightings.aggregate(
+        total=Count("pk", distinct=True),
+        open=Count("pk", filter=Q(status__in=OPEN_STATUSES), distinct=True),
+        awaiting_review=Count("pk", filter=Q(status=SightingStatus.AWAITING_REVIEW), distinct=True),
+        identified=Count("pk", filter=Q(status__in=REFERENCE_STATUSES), distinct=True),
+    )
+    organizations = list(
+        organizations_for(request.user).annotate(
+            num_sightings=Count("sightings", distinct=True),
+            num_members=Count("memberships", distinct=True),
+        )
+    )
+    memberships = {m.organization_id: m for m in memberships_for(request.user)}
+    for org in organizations:
+        org.my_membership = memberships.get(org.pk)
+    recent = list(sightings.annotate(num_images=Count("images", distinct=True))[:12])
+    for sighting in recent:
+        sighting.first_image = sighting.images.order_by("pk").first()
+        sighting.detail_url = _reverse_or_none("sighting_detail", pk=sighting.pk)
+    context = {
+        "counts": counts,
+        "num_individuals": individuals_for(request.user).count(),
+        "num_demo_individuals": individuals_for(request.user).filter(is_demo=True).count(),
+        "organizations": organizations,
+        "recent": recent,
+        "links": {name: _reverse_or_none(name) for name in HOME_LINKS},
+    }
+    return render(request, "catalog/home.html", context)
+
+
+def _etag(image) -> str:
+    return '"' + hashlib.sha1(f"{image.sha256}:{image.file.name}".encode()).hexdigest() + '"'
+
+
+def _not_modified(request: HttpRequest, etag: str) -> bool:
+    return etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]
+
+
+@require_GET
+@login_required
+def image_file(request: HttpRequest, uuid) -> HttpResponse:
+    """The stored (normalised, EXIF-free) image, for users who may see it; 404 for everyone else."""
+    image = get_object_or_404(images_for(request.user), uuid=uuid)
+    etag = _etag(image)
+    if _not_modified(request, etag):
+        return HttpResponseNotModified()
+    try:
+        handle = image.file.open("rb")
+    except FileNotFoundError:
+        raise Http404("image file missing") from None
+    content_type = "image/png" if image.file.name.lower().endswith(".png") else "image/jpeg"
+    response = FileResponse(handle, content_type=content_type)
+    response["Cache-Control"] = CACHE_CONTROL
+    response["ETag"] = etag
+    return response
+
+
+def thumbnail_name(image, size: int) -> str:
+    return f"thumbs/{size}/{image.uuid}-{image.sha256[:12]}.jpg"
+
+
+@require_GET
+@login_required
+def image_thumb(request: HttpRequest, uuid) -> HttpResponse:
+    """JPEG thumbnail (?size=160|320|640|1024, default 320), made once and kept in storage."""
+    image = get_object_or_404(images_for(request.user), uuid=uuid)
+    try:
+        size = int(request.GET.get("size", DEFAULT_THUMB_SIZE))
+    except ValueError:
+        size = 0
+    if size not in THUMB_SIZES:
+        raise Http404("unsupported thumbnail size")
+    etag = _etag(image)[:-1] + f"-{size}\""
+    if _not_modified(request, etag):
+        return HttpResponseNotModified()
+    name = thumbnail_name(image, size)
+    if not default_storage.exists(name):
+        try:
+            with image.file.open("rb") as source:
+                data = thumbnail_bytes(source, size)
+        except FileNotFoundError:
+            raise Http404("image file missing") from None
+        # Two requests may race to create it; the storage then keeps one under a suffixed
+        # name, and this request serves its own bytes.
+        default_storage.save(name, ContentFile(data))
+        response = HttpResponse(data, content_type="image/jpeg")
+    else:
+        response = FileResponse(default_storage.open(name, "rb"), content_type="image/jpeg")
+    response["Cache-Control"] = CACHE_CONTROL
+    response["ETag"] = etag
+    return response

@@ -1,0 +1,30 @@
+"""django-q2 entry points: take primary keys, load rows, call a service. Safe to rerun."""
+
+from django.conf import settings
+from django_q.tasks import async_task
+
+from catalog.models import REFERENCE_STATUSES, Sighting
+from matching import runs
+
+
+def identify(run_id: int) -> None:
+    """Interactive cluster: identify one sighting (a redelivery after a crash reruns it)."""
+    runs.match_run_execute(run_id=run_id)
+
+
+def index_sighting(sighting_id: int) -> None:
+    """Add a newly confirmed sighting's images to the catalog index."""
+    from matching import services
+
+    sighting = Sighting.objects.filter(pk=sighting_id, status__in=REFERENCE_STATUSES).first()
+    if sighting is None:  # deleted or un-decided (undo) while queued; nothing to index
+        return
+    services.catalog_index_add(sighting=sighting)
+
+
+def reindex_catalog() -> int:
+    """Bulk cluster: queue one index task per reference sighting (after an extractor upgrade)."""
+    ids = list(Sighting.objects.filter(status__in=REFERENCE_STATUSES).values_list("pk", flat=True))
+    for pk in ids:
+        async_task("matching.tasks.index_sighting", pk, cluster=settings.QUEUE_BULK)
+    return len(ids)

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from catalog import views
 
@@ -6,4 +6,5 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("images/<uuid:uuid>/file", views.image_file, name="image_file"),
     path("images/<uuid:uuid>/thumb", views.image_thumb, name="image_thumb"),
+    path("", include("catalog.urls_map")),
 ]

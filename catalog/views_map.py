@@ -1,0 +1,337 @@
+"""Sighting map, GeoJSON, individual profiles, stations and the sighting detail page.
+
+Every coordinate that leaves here goes through catalog.privacy: exact for members of the owning
+organisation and site admins, snapped to the COORDINATE_GRID_DEGREES grid for everyone else.
+"""
+
+from collections import defaultdict
+
+import django_filters
+from django import forms
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Count, Max, Min, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_GET
+
+from catalog import geo
+from catalog.models import (
+    REFERENCE_STATUSES,
+    BodyPart,
+    Individual,
+    Organization,
+    Sighting,
+    SightingImage,
+    SightingStatus,
+)
+from catalog.privacy import sighting_point_for, station_point_for
+from catalog.selectors import (
+    catalog_sightings_for,
+    images_for,
+    individuals_for,
+    locations_for,
+    organizations_for,
+    sightings_for,
+    stations_for,
+)
+
+GEOJSON = "application/geo+json"
+
+
+def _url_or_none(name: str, *args) -> str | None:
+    # Some targets (image thumbnails) live in other helpers' modules; a page must still
+    # render while one of them is missing.
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return None
+
+
+class _MemberScope:
+    """Which organisations' sightings the user may open (members and site admins)."""
+
+    def __init__(self, user):
+        self.all = user.is_staff
+        self.org_ids = set() if self.all else set(organizations_for(user).values_list("pk", flat=True))
+
+    def __contains__(self, organization_id: int) -> bool:
+        return self.all or organization_id in self.org_ids
+
+
+class SightingMapFilter(django_filters.FilterSet):
+    individual = django_filters.ModelChoiceFilter(queryset=Individual.objects.none(), label=_("Individual"))
+    date_from = django_filters.DateFilter(
+        field_name="observed_at", lookup_expr="date__gte", label=_("From"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    date_to = django_filters.DateFilter(
+        field_name="observed_at", lookup_expr="date__lte", label=_("To"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    location = django_filters.ModelChoiceFilter(queryset=None, label=_("Location"))
+    organization = django_filters.ModelChoiceFilter(queryset=None, label=_("Organisation"))
+    status = django_filters.ChoiceFilter(choices=SightingStatus.choices, label=_("Status"))
+    body_part = django_filters.ChoiceFilter(
+        field_name="images__body_part", choices=BodyPart.choices, label=_("Body part"), distinct=True
+    )
+
+    class Meta:
+        model = Sighting
+        fields: list[str] = []
+
+    def __init__(self, data=None, *, user, **kwargs):
+        super().__init__(data, queryset=catalog_sightings_for(user), **kwargs)
+        self.filters["individual"].queryset = individuals_for(user)
+        self.filters["location"].queryset = locations_for(user)
+        # Partner names are not sensitive: outsiders see every partner's catalog sightings.
+        self.filters["organization"].queryset = Organization.objects.all() if user.is_authenticated else Organization.objects.none()
+
+
+def _thumb_url(sighting: Sighting, body_part: str = "") -> str | None:
+    images = list(sighting.images.all())
+    preferred = [im for im in images if im.body_part == body_part] or images
+    return _url_or_none("image_thumb", preferred[0].uuid) if preferred else None
+
+
+def _sighting_properties(user, sighting: Sighting, members: _MemberScope, body_part: str = "") -> dict:
+    lat, lon, exact = sighting_point_for(user, sighting)
+    individual = sighting.individual
+    individual_url = _url_or_none("individual_detail", individual.pk) if individual else None
+    # Outsiders can't open another organisation's sighting: their link goes to the individual.
+    url = _url_or_none("sighting_detail", sighting.pk) if sighting.organization_id in members else individual_url
+    props = {
+        "id": sighting.pk,
+        "date": sighting.observed_at.date().isoformat(),
+        "observed_at": sighting.observed_at.isoformat(),
+        "status": sighting.status,
+        "status_label": str(sighting.get_status_display()),
+        "individual": individual.code if individual else None,
+        "individual_name": individual.name if individual else "",
+        "individual_url": individual_url,
+        "organization": sighting.organization.name,
+        "location": sighting.location.name if sighting.location else "",
+        "station": sighting.station.code if sighting.station else "",
+        "thumb": _thumb_url(sighting, body_part),
+        "url": url,
+        "exact": exact,
+        "lat": lat,
+        "lon": lon,
+    }
+    if not exact:
+        props["grid"] = settings.COORDINATE_GRID_DEGREES
+    return props
+
+
+def _feature(props: dict) -> dict | None:
+    if props["lat"] is None:
+        return None
+    geometry = {"type": "Point", "coordinates": [props["lon"], props["lat"]]}
+    return {"type": "Feature", "id": props["id"], "geometry": geometry, "properties": props}
+
+
+def _with_images(qs: QuerySet[Sighting]) -> QuerySet[Sighting]:
+    return qs.prefetch_related(Prefetch("images", queryset=SightingImage.objects.order_by("pk")))
+
+
+@login_required
+def map_page(request: HttpRequest) -> HttpResponse:
+    filterset = SightingMapFilter(request.GET or None, user=request.user)
+    return render(request, "catalog/map.html", {
+        "filter_form": filterset.form,
+        "grid": settings.COORDINATE_GRID_DEGREES,
+    })
+
+
+@login_required
+@require_GET
+def sightings_geojson(request: HttpRequest) -> HttpResponse:
+    filterset = SightingMapFilter(request.GET or None, user=request.user)
+    if filterset.is_bound and not filterset.is_valid():
+        return JsonResponse({"errors": filterset.errors.get_json_data()}, status=400)
+    members = _MemberScope(request.user)
+    body_part = filterset.form.cleaned_data.get("body_part", "") if filterset.is_bound else ""
+    sightings = _with_images(filterset.qs.order_by("observed_at", "pk"))
+    features, without_point = [], 0
+    for sighting in sightings:
+        feature = _feature(_sighting_properties(request.user, sighting, members, body_part))
+        if feature is None:
+            without_point += 1
+        else:
+            features.append(feature)
+    return JsonResponse(
+        {"type": "FeatureCollection", "features": features, "without_coordinates": without_point},
+        content_type=GEOJSON,
+    )
+
+
+def _detections_by_station(user) -> dict[int, list[Individual]]:
+    """Individuals seen at each station, from the sightings the user may see."""
+    visible = Sighting.objects.filter(pk__in=catalog_sightings_for(user).values("pk"))
+    rows = (
+        visible.filter(station__isnull=False, individual__isnull=False)
+        .values_list("station_id", "individual_id").distinct()
+    )
+    pairs = list(rows)
+    individuals = Individual.objects.in_bulk({i for _, i in pairs})
+    by_station: dict[int, list[Individual]] = defaultdict(list)
+    for station_id, individual_id in pairs:
+        by_station[station_id].append(individuals[individual_id])
+    for found in by_station.values():
+        found.sort(key=lambda i: i.code)
+    return by_station
+
+
+def _stations_with_points(user, location_id: int | None = None) -> list[dict]:
+    stations = stations_for(user)
+    if location_id is not None:
+        stations = stations.filter(location_id=location_id)
+    detections = _detections_by_station(user)
+    rows = []
+    for station in stations:
+        lat, lon, exact = station_point_for(user, station)
+        rows.append({
+            "station": station, "lat": lat, "lon": lon, "exact": exact,
+            "individuals": detections.get(station.pk, []),
+        })
+    return rows
+
+
+@login_required
+@require_GET
+def stations_geojson(request: HttpRequest) -> HttpResponse:
+    location = request.GET.get("location", "")
+    location_id = int(location) if location.isdigit() else None
+    features = []
+    for row in _stations_with_points(request.user, location_id):
+        station = row["station"]
+        props = {
+            "id": station.pk,
+            "code": station.code,
+            "location": station.location.name,
+            "organization": station.organization.name if station.organization else "",
+            "operating_from": station.operating_from.isoformat() if station.operating_from else None,
+            "operating_to": station.operating_to.isoformat() if station.operating_to else None,
+            "individuals": [{"code": i.code, "url": _url_or_none("individual_detail", i.pk)} for i in row["individuals"]],
+            "exact": row["exact"],
+        }
+        if not row["exact"]:
+            props["grid"] = settings.COORDINATE_GRID_DEGREES
+        features.append({
+            "type": "Feature", "id": station.pk,
+            "geometry": {"type": "Point", "coordinates": [row["lon"], row["lat"]]},
+            "properties": props,
+        })
+    return JsonResponse({"type": "FeatureCollection", "features": features}, content_type=GEOJSON)
+
+
+@login_required
+def station_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "catalog/stations.html", {
+        "rows": _stations_with_points(request.user),
+        "grid": settings.COORDINATE_GRID_DEGREES,
+    })
+
+
+@login_required
+def individual_list(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()
+    individuals = individuals_for(request.user)
+    if query:
+        individuals = individuals.filter(Q(code__icontains=query) | Q(name__icontains=query))
+    # Reference images are visible to every partner, so the cover image needs no further scope.
+    cover = SightingImage.objects.filter(
+        sighting__individual=OuterRef("pk"), sighting__status__in=REFERENCE_STATUSES
+    ).order_by("-sighting__observed_at", "pk").values("uuid")[:1]
+    page = Paginator(individuals.annotate(cover_uuid=Subquery(cover)), 48).get_page(request.GET.get("page"))
+    visible = Sighting.objects.filter(pk__in=catalog_sightings_for(request.user).values("pk"))
+    stats = {
+        row["individual"]: row
+        for row in visible.filter(individual__in=[i.pk for i in page])
+        .values("individual").annotate(n=Count("pk"), first=Min("observed_at"), last=Max("observed_at"))
+    }
+    for individual in page:
+        individual.stats = stats.get(individual.pk)
+        individual.cover_url = _url_or_none("image_thumb", individual.cover_uuid) if individual.cover_uuid else None
+    return render(request, "catalog/individual_list.html", {"page": page, "query": query})
+
+
+def _individual_track(user, individual: Individual) -> tuple[list[Sighting], list[dict], list[geo.TrackPoint]]:
+    members = _MemberScope(user)
+    sightings = list(_with_images(
+        catalog_sightings_for(user).filter(individual=individual).order_by("observed_at", "pk")
+    ))
+    props = [_sighting_properties(user, s, members) for s in sightings]
+    track = [
+        geo.TrackPoint(when=s.observed_at, lat=p["lat"], lon=p["lon"], station=s.station_id)
+        for s, p in zip(sightings, props) if p["lat"] is not None
+    ]
+    return sightings, props, track
+
+
+@login_required
+def individual_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    individual = get_object_or_404(individuals_for(request.user), pk=pk)
+    sightings, props, track = _individual_track(request.user, individual)
+    gallery_images = (
+        images_for(request.user)
+        .filter(sighting__individual=individual, sighting__status__in=REFERENCE_STATUSES)
+        .order_by("-sighting__observed_at", "pk")
+    )
+    by_part = defaultdict(list)
+    for image in gallery_images:
+        by_part[image.body_part].append({"image": image, "thumb": _url_or_none("image_thumb", image.uuid)})
+    gallery = [(label, by_part[value]) for value, label in BodyPart.choices if by_part.get(value)]
+    dates = [s.observed_at for s in sightings]
+    return render(request, "catalog/individual_detail.html", {
+        "individual": individual,
+        "first_seen": min(dates) if dates else individual.first_seen,
+        "last_seen": max(dates) if dates else individual.last_seen,
+        "timeline": list(zip(sightings, props)),
+        "gallery": gallery,
+        "summary": geo.movement_summary(track),
+        "any_coarse": any(not p["exact"] for p in props if p["lat"] is not None),
+        "grid": settings.COORDINATE_GRID_DEGREES,
+    })
+
+
+@login_required
+@require_GET
+def individual_track_geojson(request: HttpRequest, pk: int) -> HttpResponse:
+    individual = get_object_or_404(individuals_for(request.user), pk=pk)
+    _, props, track = _individual_track(request.user, individual)
+    features = [f for f in map(_feature, props) if f is not None]
+    for move in geo.successive_moves(track):
+        features.append({
+            "type": "Feature",
+            "geometry": {"type": "LineString", "coordinates": [[move.start.lon, move.start.lat], [move.end.lon, move.end.lat]]},
+            "properties": {
+                "kind": "move",
+                "from": move.start.when.date().isoformat(),
+                "to": move.end.when.date().isoformat(),
+                "km": round(move.km, 2),
+                "days": round(move.days, 1),
+            },
+        })
+    return JsonResponse({"type": "FeatureCollection", "features": features}, content_type=GEOJSON)
+
+
+@login_required
+def sighting_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    sighting = get_object_or_404(
+        _with_images(sightings_for(request.user)).prefetch_related("decisions__user"), pk=pk
+    )
+    props = _sighting_properties(request.user, sighting, _MemberScope(request.user))
+    images = [{"image": im, "thumb": _url_or_none("image_thumb", im.uuid)} for im in sighting.images.all()]
+    feature = _feature(props)
+    return render(request, "catalog/sighting_detail.html", {
+        "sighting": sighting,
+        "lat": props["lat"], "lon": props["lon"], "exact": props["exact"],
+        "point_geojson": {"type": "FeatureCollection", "features": [feature] if feature else []},
+        "images": images,
+        "decisions": list(sighting.decisions.all()),
+        "individual_url": _url_or_none("individual_detail", sighting.individual_id) if sighting.individual_id else None,
+    })

@@ -1,0 +1,248 @@
+/* Sighting map, individual track and station maps on top of django-leaflet.
+ *
+ * A map container (an element with data-slreid-map around {% leaflet_map %}) names its data with
+ * data-sightings-url (+ data-filter-form), data-track-url, data-stations-url or data-geojson-script.
+ * The server already coarsened what the viewer may not see exactly; this file only draws it.
+ * Markers are vector shapes, so they work when the tile server can't be reached.
+ */
+(function () {
+  "use strict";
+
+  var i18n = {};
+  var i18nNode = document.getElementById("map-i18n");
+  if (i18nNode) {
+    try { i18n = JSON.parse(i18nNode.textContent); } catch (e) { i18n = {}; }
+  }
+  function t(key, fallback) { return i18n[key] || fallback; }
+
+  window.slreidMaps = window.slreidMaps || {};
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      if (attrs[k] !== null && attrs[k] !== undefined) node.setAttribute(k, attrs[k]);
+    });
+    (children || []).forEach(function (c) {
+      if (c === null || c === undefined) return;
+      node.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
+    });
+    return node;
+  }
+
+  /* Lat/lon lines, so that the map still has a frame of reference without tiles. */
+  function addGraticule(map) {
+    var layer = L.layerGroup().addTo(map);
+    var steps = [20, 10, 5, 2, 1, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005];
+    function draw() {
+      layer.clearLayers();
+      var b = map.getBounds();
+      var span = Math.max(b.getNorth() - b.getSouth(), b.getEast() - b.getWest());
+      var step = steps[steps.length - 1];
+      for (var i = 0; i < steps.length; i++) { if (span / steps[i] <= 14) { step = steps[i]; } else { break; } }
+      var style = { color: "#8aa0b4", weight: 1, opacity: 0.5, interactive: false, className: "graticule" };
+      var s = Math.max(-85, b.getSouth()), n = Math.min(85, b.getNorth());
+      for (var lat = Math.floor(s / step) * step; lat <= n; lat += step) {
+        L.polyline([[lat, b.getWest()], [lat, b.getEast()]], style).addTo(layer);
+      }
+      for (var lon = Math.floor(b.getWest() / step) * step; lon <= b.getEast(); lon += step) {
+        L.polyline([[s, lon], [n, lon]], style).addTo(layer);
+      }
+    }
+    map.on("moveend", draw);
+    draw();
+  }
+
+  function sightingEntry(p) {
+    var who = p.individual
+      ? (p.individual_url ? el("a", { href: p.individual_url }, [p.individual + (p.individual_name ? " " + p.individual_name : "")])
+                          : el("span", {}, [p.individual]))
+      : el("span", { class: "muted" }, [t("unidentified", "not identified")]);
+    var link = null;
+    if (p.url) {
+      var isSighting = p.url !== p.individual_url;
+      link = el("a", { href: p.url, class: "popup-link" }, [isSighting ? t("open", "Open sighting") : t("individual", "Individual profile")]);
+    }
+    return el("div", { class: "popup-sighting", "data-sighting": String(p.id) }, [
+      p.thumb ? el("img", { src: p.thumb, alt: "", class: "popup-thumb", loading: "lazy" }) : null,
+      el("div", {}, [
+        el("strong", { class: "popup-date" }, [p.date]), " ", who,
+        el("div", { class: "muted" }, [[p.organization, p.location, p.station, p.status_label].filter(Boolean).join(" · ")]),
+        el("div", { class: p.exact ? "popup-exact" : "popup-approx" },
+           [p.exact ? t("exact", "exact position") : t("approx", "approximate position (grid cell)")]),
+        link,
+      ]),
+    ]);
+  }
+
+  function popupFor(group) {
+    var box = el("div", { class: "map-popup" });
+    group.slice(0, 8).forEach(function (f) { box.appendChild(sightingEntry(f.properties)); });
+    if (group.length > 8) box.appendChild(el("p", { class: "muted" }, ["+" + (group.length - 8) + " " + t("more", "more")]));
+    return box;
+  }
+
+  /* One marker per distinct point: coarsened sightings of a cell share its centre. */
+  function drawSightings(map, layer, features) {
+    var groups = {}, order = [];
+    features.forEach(function (f) {
+      if (!f.geometry || f.geometry.type !== "Point") return;
+      var key = f.geometry.coordinates.join(",") + (f.properties.exact ? ":x" : ":c");
+      if (!groups[key]) { groups[key] = []; order.push(key); }
+      groups[key].push(f);
+    });
+    var latlngs = [];
+    order.forEach(function (key) {
+      var group = groups[key], p = group[0].properties;
+      var ll = L.latLng(group[0].geometry.coordinates[1], group[0].geometry.coordinates[0]);
+      latlngs.push(ll);
+      if (!p.exact && p.grid) {
+        var h = p.grid / 2;
+        L.rectangle([[ll.lat - h, ll.lng - h], [ll.lat + h, ll.lng + h]], {
+          color: "#b05d1d", weight: 1, dashArray: "4 4", fillOpacity: 0.06, interactive: false, className: "grid-cell",
+        }).addTo(layer);
+      }
+      var marker = L.circleMarker(ll, {
+        radius: Math.min(6 + 2 * Math.sqrt(group.length - 1), 16),
+        color: p.exact ? "#17324d" : "#b05d1d",
+        fillColor: p.exact ? "#2a6f97" : "#f0a35e",
+        fillOpacity: 0.85, weight: 2,
+        dashArray: p.exact ? null : "3 2",
+        className: "sighting-marker " + (p.exact ? "exact" : "coarse"),
+      });
+      marker.bindPopup(function () { return popupFor(group); }, { maxWidth: 320, minWidth: 220 });
+      marker.bindTooltip(group.length > 1 ? group.length + " " + t("sightings", "sightings") : p.date);
+      marker.addTo(layer);
+    });
+    return { markers: order.length, latlngs: latlngs };
+  }
+
+  function drawTrack(map, layer, features) {
+    var moves = features.filter(function (f) { return f.geometry.type === "LineString"; });
+    moves.forEach(function (f, i) {
+      var c = f.geometry.coordinates, p = f.properties;
+      var line = L.polyline([[c[0][1], c[0][0]], [c[1][1], c[1][0]]], {
+        color: "#7a2e8e", weight: 3, opacity: 0.8, className: "track-line",
+      }).addTo(layer);
+      var label = (i + 1) + ". " + p.from + " → " + p.to + " · " + p.km + " km · " + p.days + " " + t("days", "days");
+      line.bindTooltip(label, { permanent: moves.length <= 6, direction: "center", className: "track-label" });
+    });
+  }
+
+  function drawStations(map, layer, features) {
+    var latlngs = [];
+    features.forEach(function (f) {
+      var p = f.properties, ll = L.latLng(f.geometry.coordinates[1], f.geometry.coordinates[0]);
+      latlngs.push(ll);
+      var box = el("div", { class: "map-popup" }, [
+        el("strong", {}, [t("station", "Station") + " " + p.code]),
+        el("div", { class: "muted" }, [[p.location, p.organization].filter(Boolean).join(" · ")]),
+        el("div", {}, [t("operating", "operating") + ": " + (p.operating_from || "?") + " – " + (p.operating_to || "?")]),
+        el("div", { class: p.exact ? "popup-exact" : "popup-approx" },
+           [p.exact ? t("exact", "exact position") : t("approx", "approximate position (grid cell)")]),
+      ]);
+      if (p.individuals.length) {
+        var list = el("div", {}, [p.individuals.length + " " + t("detected", "individuals detected") + ": "]);
+        p.individuals.forEach(function (ind, i) {
+          if (i) list.appendChild(document.createTextNode(", "));
+          list.appendChild(ind.url ? el("a", { href: ind.url }, [ind.code]) : el("span", {}, [ind.code]));
+        });
+        box.appendChild(list);
+      }
+      L.circleMarker(ll, {
+        radius: 6, color: "#2d5a27", fillColor: "#9ccf8f", fillOpacity: 0.9, weight: 2,
+        className: "station-marker " + (p.exact ? "exact" : "coarse"),
+      }).bindPopup(box).addTo(layer);
+    });
+    return latlngs;
+  }
+
+  function fit(map, latlngs) {
+    if (!latlngs.length) return;
+    if (latlngs.length === 1) { map.setView(latlngs[0], 11); return; }
+    map.fitBounds(L.latLngBounds(latlngs), { padding: [30, 30], maxZoom: 12 });
+  }
+
+  function setStatus(text) {
+    var node = document.getElementById("map-status");
+    if (node) node.textContent = text;
+  }
+
+  function fetchJSON(url) {
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/geo+json" } })
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); });
+  }
+
+  function setupSightings(frame, map, state) {
+    var form = frame.dataset.filterForm ? document.getElementById(frame.dataset.filterForm) : null;
+    var layer = L.featureGroup().addTo(map);
+    function query() {
+      if (!form) return "";
+      var params = new URLSearchParams(new FormData(form));
+      Array.from(params.keys()).forEach(function (k) { if (!params.get(k)) params.delete(k); });
+      return params.toString();
+    }
+    function load(first) {
+      var qs = query();
+      frame.dataset.loaded = "false";
+      return fetchJSON(frame.dataset.sightingsUrl + (qs ? "?" + qs : "")).then(function (data) {
+        layer.clearLayers();
+        var drawn = drawSightings(map, layer, data.features);
+        state.markers = drawn.markers;
+        state.sightings = data.features.length;
+        frame.dataset.markers = String(drawn.markers);
+        frame.dataset.sightings = String(data.features.length);
+        var text = data.features.length
+          ? data.features.length + " " + t("sightings", "sightings") + " " + t("shown", "shown on the map")
+          : t("none", "No sightings match these filters.");
+        if (data.without_coordinates) text += " (" + data.without_coordinates + " " + t("without", "without coordinates") + ")";
+        setStatus(text);
+        fit(map, drawn.latlngs);
+        if (!first && window.history.replaceState) window.history.replaceState(null, "", "?" + qs);
+        frame.dataset.loaded = "true";
+      }).catch(function () { setStatus(t("failed", "Could not load the map data.")); frame.dataset.loaded = "error"; });
+    }
+    if (form) {
+      form.addEventListener("submit", function (e) { e.preventDefault(); load(false); });
+      form.addEventListener("change", function () { load(false); });
+    }
+    state.reload = load;
+    load(true);
+  }
+
+  function setupCollection(frame, map, state, data) {
+    var layer = L.featureGroup().addTo(map);
+    var kind = frame.dataset.slreidMap;
+    var latlngs;
+    if (kind === "stations") {
+      latlngs = drawStations(map, layer, data.features);
+      state.markers = latlngs.length;
+    } else {
+      if (kind === "track") drawTrack(map, layer, data.features);
+      var drawn = drawSightings(map, layer, data.features);
+      state.markers = drawn.markers;
+      latlngs = drawn.latlngs;
+    }
+    frame.dataset.markers = String(state.markers);
+    fit(map, latlngs);
+    frame.dataset.loaded = "true";
+  }
+
+  window.addEventListener("map:init", function (event) {
+    var map = event.detail.map;
+    var container = document.getElementById(event.detail.id);
+    var frame = container && container.closest("[data-slreid-map]");
+    if (!frame) return;
+    var state = { map: map, markers: 0 };
+    window.slreidMaps[event.detail.id] = state;
+    addGraticule(map);
+    if (frame.dataset.sightingsUrl) {
+      setupSightings(frame, map, state);
+    } else if (frame.dataset.geojsonScript) {
+      setupCollection(frame, map, state, JSON.parse(document.getElementById(frame.dataset.geojsonScript).textContent));
+    } else {
+      var url = frame.dataset.trackUrl || frame.dataset.stationsUrl;
+      fetchJSON(url).then(function (data) { setupCollection(frame, map, state, data); })
+        .catch(function () { setStatus(t("failed", "Could not load the map data.")); frame.dataset.loaded = "error"; });
+    }
+  });
+})();

@@ -16,6 +16,7 @@ from catalog.models import (
     Sighting,
     SightingImage,
 )
+from catalog.review import review_state_token
 from catalog.privacy import coarsen, sees_exact, sighting_point_for, station_point_for
 
 
@@ -117,6 +118,19 @@ class SightingSerializer(serializers.ModelSerializer):
         return data
 
 
+class SightingDetailSerializer(SightingSerializer):
+    review_state = serializers.SerializerMethodField(
+        help_text=_("Send it back as 'expected' with a review decision to detect concurrent decisions.")
+    )
+
+    class Meta(SightingSerializer.Meta):
+        fields = [*SightingSerializer.Meta.fields, "review_state"]
+        read_only_fields = fields
+
+    def get_review_state(self, obj: Sighting) -> str:
+        return review_state_token(obj)
+
+
 class SightingCreateSerializer(serializers.Serializer):
     organization = serializers.PrimaryKeyRelatedField(queryset=Organization.objects.all())
     observed_at = serializers.DateTimeField()
@@ -211,6 +225,10 @@ class ReviewInputSerializer(serializers.Serializer):
     )
     name = serializers.CharField(required=False, allow_blank=True, default="", help_text=_("For 'new_individual'."))
     note = serializers.CharField(required=False, allow_blank=True, default="")
+    expected = serializers.CharField(
+        required=False, allow_blank=True, default="",
+        help_text=_("Optional review_state of the sighting as you last read it; a 409 tells you someone decided since."),
+    )
 
     def validate(self, attrs: dict) -> dict:
         if attrs["action"] == ReviewAction.CONFIRM and attrs.get("individual") is None:

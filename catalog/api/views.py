@@ -133,9 +133,11 @@ class SightingViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         return sightings_for(self.request.user).annotate(image_count=Count("images", distinct=True))
 
     def get_serializer_class(self):
-        return s.SightingCreateSerializer if self.action == "create" else s.SightingSerializer
+        if self.action == "create":
+            return s.SightingCreateSerializer
+        return s.SightingDetailSerializer if self.action == "retrieve" else s.SightingSerializer
 
-    @extend_schema(request=s.SightingCreateSerializer, responses={201: s.SightingSerializer})
+    @extend_schema(request=s.SightingCreateSerializer, responses={201: s.SightingDetailSerializer})
     def create(self, request, *args, **kwargs):
         data = s.SightingCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -146,7 +148,7 @@ class SightingViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         except DjangoValidationError as exc:
             raise django_errors(exc) from exc
         sighting = self.get_queryset().get(pk=sighting.pk)
-        body = s.SightingSerializer(sighting, context=self.get_serializer_context()).data
+        body = s.SightingDetailSerializer(sighting, context=self.get_serializer_context()).data
         return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=s.ImageUploadSerializer, responses={201: s.ImageSerializer, 200: s.ImageSerializer(many=True)})

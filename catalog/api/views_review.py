@@ -106,7 +106,10 @@ class SightingWorkflowViewSet(SightingViewSet):
         data.is_valid(raise_exception=True)
         act = data.validated_data["action"]
         service = import_string(REVIEW_SERVICES[act])
-        kwargs = {"sighting": sighting, "user": request.user, "note": data.validated_data["note"]}
+        kwargs = {
+            "sighting": sighting, "reviewer": request.user, "note": data.validated_data["note"],
+            "expected": data.validated_data["expected"] or None,
+        }
         if act == ReviewAction.CONFIRM:
             kwargs["individual"] = data.validated_data["individual"]
         elif act == ReviewAction.NEW_INDIVIDUAL and data.validated_data["name"]:
@@ -114,7 +117,7 @@ class SightingWorkflowViewSet(SightingViewSet):
         try:
             decision = service(**kwargs)
         except DjangoValidationError as exc:
+            if getattr(exc, "code", None) == "conflict":
+                return Response({"detail": exc.messages[0]}, status=status.HTTP_409_CONFLICT)
             raise django_errors(exc) from exc
-        if not isinstance(decision, ReviewDecision):
-            decision = sighting.decisions.order_by("-created_at", "-pk").first()
         return Response(s.DecisionSerializer(decision).data, status=status.HTTP_201_CREATED)

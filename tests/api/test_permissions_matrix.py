@@ -144,3 +144,16 @@ def test_locations_are_created_only_by_site_admins(api, world, alice, charlie, s
 def test_individuals_are_read_only(api, world, alice):
     assert api(alice).post("/api/individuals/", {"code": "SL-9"}, format="json").status_code == 405
     assert api(alice).delete(f"/api/sightings/{world['a']['sighting'].pk}/").status_code == 405
+
+
+def test_review_decisions_go_through_the_review_services_with_conflict_detection(api, world, charlie, dora):
+    sighting = world["b"]["sighting"]
+    state = api(charlie).get(f"/api/sightings/{sighting.pk}/").json()["review_state"]
+    body = {"action": "confirm", "individual": world["individual"].pk, "expected": state}
+    response = api(charlie).post(f"/api/sightings/{sighting.pk}/review/", body, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["new_status"] == "identified"
+    # Same stale token again: someone (here: charlie himself) decided since.
+    assert api(charlie).post(f"/api/sightings/{sighting.pk}/review/", body, format="json").status_code == 409
+    undo = api(charlie).post(f"/api/sightings/{sighting.pk}/review/", {"action": "undo"}, format="json")
+    assert undo.status_code == 201 and undo.json()["new_status"] == "awaiting_review"

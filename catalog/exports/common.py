@@ -1,0 +1,67 @@
+"""Shared pieces of the exports: the scoped sightings, protected points, time formatting."""
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timezone as dt_timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db.models import QuerySet
+
+from catalog.models import Location, Sighting
+from catalog.privacy import sighting_point_for, station_point_for
+from catalog.selectors import sightings_for
+
+SCIENTIFIC_NAME = "Panthera uncia"
+
+
+@dataclass(frozen=True)
+class ExportScope:
+    """What to export: the user's sightings, optionally one study area and a date range (inclusive)."""
+
+    location: Location | None = None
+    start: date | None = None
+    end: date | None = None
+    identified_only: bool = False
+
+
+def sightings_to_export(user: User, scope: ExportScope) -> QuerySet[Sighting]:
+    qs = sightings_for(user).prefetch_related("images")
+    if scope.location is not None:
+        qs = qs.filter(location=scope.location)
+    if scope.start is not None:
+        qs = qs.filter(observed_at__gte=datetime.combine(scope.start, time.min, tzinfo=dt_timezone.utc))
+    if scope.end is not None:
+        qs = qs.filter(observed_at__lte=datetime.combine(scope.end, time.max, tzinfo=dt_timezone.utc))
+    if scope.identified_only:
+        qs = qs.filter(individual__isnull=False)
+    return qs.order_by("observed_at", "pk")
+
+
+def point_for_sighting(user: User, sighting: Sighting) -> tuple[float | None, float | None, bool]:
+    """(lat, lon, exact): the sighting's own point by its organisation, a station's by the station's owner.
+
+    A sighting placed only by its station must not reveal another organisation's exact station.
+    """
+    if sighting.latitude is None and sighting.station_id is not None:
+        return station_point_for(user, sighting.station)
+    return sighting_point_for(user, sighting)
+
+
+def zone_of(location: Location | None):
+    try:
+        return ZoneInfo(location.time_zone) if location and location.time_zone else dt_timezone.utc
+    except (ZoneInfoNotFoundError, ValueError):
+        return dt_timezone.utc
+
+
+def iso(value: datetime | None, location: Location | None = None) -> str:
+    """ISO 8601 with offset, in the study area's local time (camera-trap convention)."""
+    if value is None:
+        return ""
+    return value.astimezone(zone_of(location)).isoformat(timespec="seconds")
+
+
+def grid_uncertainty_m() -> int:
+    """Worst-case distance (m) between a point and the centre of its coarsening grid cell."""
+    return int(round(settings.COORDINATE_GRID_DEGREES * 111_320 * 0.7072))

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from catalog import views_submit
+
+urlpatterns = [
+    path("submit/", views_submit.submit, name="submit"),
+    path("sightings/<int:pk>/edit/", views_submit.sighting_edit, name="sighting_edit"),
+]

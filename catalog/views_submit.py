@@ -1,0 +1,139 @@
+"""Submission pages: upload photos (or a zip), then boxes, body parts, date, place and notes."""
+
+import json
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from catalog.forms_submit import DetailsForm, SubmitForm
+from catalog.models import BodyPart, BoxSource, Role
+from catalog.privacy import station_point_for
+from catalog.selectors import organizations_for, sightings_for, stations_for, user_can
+from catalog.submission import EDITABLE_STATUSES, image_annotate, sighting_details_update, submission_create
+
+
+def _station_points(user, stations) -> str:
+    """Station markers for the place picker, through the privacy rules."""
+    points = []
+    for station in stations:
+        lat, lon, exact = station_point_for(user, station)
+        points.append({"id": station.pk, "label": str(station), "lat": lat, "lon": lon, "exact": exact})
+    return json.dumps(points)
+
+
+def _map_context(user) -> dict:
+    stations = stations_for(user)
+    tiles = settings.LEAFLET_CONFIG.get("TILES") or []
+    return {
+        "stations_json": _station_points(user, stations),
+        "tile_url": tiles[0][1] if tiles else "",
+        "tile_attribution": (tiles[0][2] or {}).get("attribution", "") if tiles else "",
+        "map_center": json.dumps(list(settings.LEAFLET_CONFIG.get("DEFAULT_CENTER", (40.5, 75.0)))),
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def submit(request: HttpRequest) -> HttpResponse:
+    organizations = organizations_for(request.user, Role.CONTRIBUTOR)
+    if not organizations.exists():
+        raise PermissionDenied(_("You are not a contributor of any organisation."))
+    form = SubmitForm(request.POST or None, organizations=organizations, stations=stations_for(request.user))
+    result = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            result = submission_create(
+                organization=data["organization"], submitted_by=request.user,
+                files=request.FILES.getlist("files"), observed_at=data["observed_at"],
+                station=data["station"], latitude=data["latitude"], longitude=data["longitude"],
+                notes=data["notes"], body_part=data["body_part"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            if len(result.sightings) == 1 and not result.refused:
+                return redirect("sighting_edit", pk=result.sightings[0].pk)
+            if not result.sightings:
+                messages.error(request, _("None of the files could be kept; see the reasons below."))
+    context = {"form": form, "result": result, "body_parts": BodyPart.choices, **_map_context(request.user)}
+    return render(request, "catalog/submit.html", context, status=400 if form.errors else 200)
+
+
+def _local_input_value(sighting) -> str:
+    zone = ZoneInfo(sighting.location.time_zone) if sighting.location_id else ZoneInfo("UTC")
+    return sighting.observed_at.astimezone(zone).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _parse_box(raw: str) -> tuple[int, int, int, int] | None:
+    if not raw.strip():
+        return None
+    try:
+        x, y, w, h = (float(v) for v in raw.split(","))
+    except ValueError:
+        raise ValidationError(_("The box must be four numbers: x, y, width, height.")) from None
+    return (round(x), round(y), round(w), round(h))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def sighting_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Step two: box and body part per image, date-time, place and notes; then identify."""
+    sighting = get_object_or_404(sightings_for(request.user), pk=pk)
+    if not user_can(request.user, sighting.organization_id, Role.CONTRIBUTOR):
+        raise PermissionDenied(_("Only contributors of the sighting's organisation may edit it."))
+    images = list(sighting.images.all())
+    stations = stations_for(request.user)
+    initial = {
+        "observed_at": _local_input_value(sighting), "station": sighting.station_id,
+        "latitude": sighting.latitude, "longitude": sighting.longitude, "notes": sighting.notes,
+    }
+    form = DetailsForm(request.POST or None, initial=initial, stations=stations)
+    errors: list[str] = []
+    editable = sighting.status in EDITABLE_STATUSES
+    if request.method == "POST" and editable and form.is_valid():
+        data = form.cleaned_data
+        try:
+            with transaction.atomic():
+                sighting_details_update(
+                    sighting=sighting, user=request.user, observed_at=data["observed_at"], station=data["station"],
+                    latitude=data["latitude"], longitude=data["longitude"], notes=data["notes"],
+                )
+                for image in images:
+                    box = _parse_box(request.POST.get(f"box-{image.pk}", ""))
+                    image_annotate(
+                        image=image, user=request.user,
+                        body_part=request.POST.get(f"body_part-{image.pk}", image.body_part),
+                        box=box, box_source=request.POST.get(f"box_source-{image.pk}", BoxSource.USER),
+                    )
+        except ValidationError as exc:
+            errors = exc.messages
+        else:
+            if "identify" in request.POST:
+                return redirect("run_start", pk=sighting.pk)
+            messages.success(request, _("Saved."))
+            return redirect("sighting_edit", pk=sighting.pk)
+    rows = [
+        {
+            "image": image,
+            "box_value": ",".join(str(v) for v in image.box) if image.box else "",
+        }
+        for image in images
+    ]
+    latest_run = sighting.match_runs.order_by("-pk").first()
+    context = {
+        "sighting": sighting, "form": form, "rows": rows, "errors": errors, "editable": editable,
+        "body_parts": BodyPart.choices, "latest_run": latest_run,
+        "boxes_url": reverse("boxes_suggest", args=[sighting.pk]),
+        **_map_context(request.user),
+    }
+    return render(request, "catalog/submit_images.html", context, status=400 if errors or form.errors else 200)

@@ -7,4 +7,5 @@ urlpatterns = [
     path("images/<uuid:uuid>/file", views.image_file, name="image_file"),
     path("images/<uuid:uuid>/thumb", views.image_thumb, name="image_thumb"),
     path("", include("catalog.urls_map")),
+    path("", include("catalog.urls_submit")),
 ]

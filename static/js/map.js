@@ -63,7 +63,7 @@
       link = el("a", { href: p.url, class: "popup-link" }, [isSighting ? t("open", "Open sighting") : t("individual", "Individual profile")]);
     }
     return el("div", { class: "popup-sighting", "data-sighting": String(p.id) }, [
-      p.thumb ? el("img", { src: p.thumb, alt: "", class: "popup-thumb", loading: "lazy" }) : null,
+      p.thumb ? el("img", { src: p.thumb + (p.thumb.indexOf("?") < 0 ? "?size=160" : ""), alt: "", class: "popup-thumb" }) : null,
       el("div", {}, [
         el("strong", { class: "popup-date" }, [p.date]), " ", who,
         el("div", { class: "muted" }, [[p.organization, p.location, p.station, p.status_label].filter(Boolean).join(" · ")]),

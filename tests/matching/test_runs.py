@@ -173,3 +173,18 @@ def test_run_superseded_while_running_does_not_move_the_sighting(sighting, bob, 
     sighting.refresh_from_db()
     assert first.state == RunState.FAILED
     assert sighting.status == SightingStatus.IDENTIFYING
+
+
+def test_admin_retry_action_restarts_failed_runs(sighting, bob, staff, client, monkeypatch):
+    def broken(*, run, progress=None):
+        raise RuntimeError("boom")
+
+    install_engine(monkeypatch, broken)
+    run = runs.match_run_start(sighting=sighting, requested_by=bob)
+    tasks.identify(run.pk)
+    client.force_login(staff)
+    page = client.get("/admin/matching/matchrun/")
+    assert page.status_code == 200 and "boom" in page.content.decode()
+    response = client.post("/admin/matching/matchrun/", {"action": "retry_runs", "_selected_action": [run.pk]})
+    assert response.status_code == 302
+    assert MatchRun.objects.filter(state=RunState.QUEUED).count() == 1

@@ -1,0 +1,131 @@
+"""Geometric verification and static-background suppression. Pure numpy/OpenCV, no Django.
+
+An animal's flank bends and turns between photos, so no single rigid model fits it exactly.
+The default is a homography fitted with USAC MAGSAC++ under a generous threshold (8 px at the
+1024-px working scale): it keeps the locally near-planar rosette patch that two photos of one cat
+share and rejects the scattered matches of two different cats. A fundamental matrix
+(``model="fundamental"``) constrains only to epipolar lines, so with a generous threshold it
+also accepts many chance matches between unrelated images; measured on the dev set it separates
+same from different cats less well (see verify_pair's docstring and docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+DEFAULT_THRESHOLD_PX = 8.0
+MIN_MATCHES = {"homography": 5, "fundamental": 9, "affine": 4}
+# Same-camera frames: a correspondence that moved less than this (original pixels, 1920-px
+# frames) is the shared background (rock, overlay text), not the animal.
+STATIC_DISPLACEMENT_PX = 12.0
+
+
+@dataclass
+class Verified:
+    inlier_mask: np.ndarray  # (M,) bool over the given correspondences
+    num_inliers: int
+    model: np.ndarray | None  # 3x3 homography / fundamental matrix, 2x3 affine, or None
+
+    @classmethod
+    def none(cls, m: int) -> "Verified":
+        return cls(np.zeros(m, bool), 0, None)
+
+
+_METHODS = {"usac_magsac": cv2.USAC_MAGSAC, "ransac": cv2.RANSAC, "usac_default": cv2.USAC_DEFAULT}
+
+
+def verify(
+    kpts0: np.ndarray,
+    kpts1: np.ndarray,
+    *,
+    method: str = "usac_magsac",
+    threshold_px: float = DEFAULT_THRESHOLD_PX,
+    model: str = "homography",
+    confidence: float = 0.999,
+    max_iters: int = 2000,
+) -> Verified:
+    """Fit ``model`` to (M, 2) correspondences kpts0[i] <-> kpts1[i] robustly; return the inliers.
+
+    ``threshold_px`` is in the units of the points given (use prepared-image pixels, where the
+    default was chosen, or scale it).
+    """
+    p0 = np.asarray(kpts0, np.float64).reshape(-1, 2)
+    p1 = np.asarray(kpts1, np.float64).reshape(-1, 2)
+    m = len(p0)
+    if m != len(p1):
+        raise ValueError(f"kpts0 and kpts1 differ in length: {m} vs {len(p1)}")
+    if m < MIN_MATCHES[model]:
+        return Verified.none(m)
+    flag = _METHODS[method]
+    # OpenCV's USAC can throw on degenerate input (all points on a line, duplicates).
+    try:
+        if model == "homography":
+            fitted, mask = cv2.findHomography(p0, p1, flag, threshold_px, maxIters=max_iters, confidence=confidence)
+        elif model == "fundamental":
+            fitted, mask = cv2.findFundamentalMat(p0, p1, flag, threshold_px, confidence, max_iters)
+        elif model == "affine":
+            fitted, mask = cv2.estimateAffine2D(
+                p0, p1, method=flag, ransacReprojThreshold=threshold_px, maxIters=max_iters, confidence=confidence
+            )
+        else:
+            raise ValueError(f"unknown model {model!r}")
+    except cv2.error:
+        return Verified.none(m)
+    if fitted is None or mask is None:
+        return Verified.none(m)
+    inliers = mask.reshape(-1).astype(bool)
+    if model == "fundamental" and fitted.shape[0] > 3:  # several solutions stacked: OpenCV picked the first
+        fitted = fitted[:3]
+    return Verified(inliers, int(inliers.sum()), fitted)
+
+
+def suppress_static(
+    kpts0: np.ndarray,
+    kpts1: np.ndarray,
+    same_camera: bool,
+    min_displacement_px: float = STATIC_DISPLACEMENT_PX,
+) -> np.ndarray:
+    """Keep-mask (M,) over correspondences in ORIGINAL pixels: drops near-motionless ones between
+    two frames of the same camera, which are the shared background rather than the animal."""
+    p0 = np.asarray(kpts0, np.float32).reshape(-1, 2)
+    p1 = np.asarray(kpts1, np.float32).reshape(-1, 2)
+    if not same_camera or len(p0) == 0:
+        return np.ones(len(p0), bool)
+    return np.linalg.norm(p0 - p1, axis=1) >= min_displacement_px
+
+
+def verify_pair(
+    f0,
+    f1,
+    matches,
+    *,
+    same_camera: bool = False,
+    threshold_px: float = DEFAULT_THRESHOLD_PX,
+    model: str = "homography",
+    min_displacement_px: float = STATIC_DISPLACEMENT_PX,
+) -> Verified:
+    """Suppress static background, then verify ``matches`` between Features f0 and f1.
+
+    Returns a Verified whose mask covers all of ``matches`` (suppressed ones are outliers).
+    Verification runs in prepared-image pixels, where ``threshold_px`` means the same for a
+    full frame and for a box crop.
+    """
+    n = len(matches)
+    if n == 0:
+        return Verified.none(0)
+    keep = suppress_static(
+        f0.keypoints[matches.idx0], f1.keypoints[matches.idx1], same_camera, min_displacement_px
+    )
+    keep_idx = np.flatnonzero(keep)
+    result = verify(
+        f0.prepared_keypoints[matches.idx0[keep_idx]],
+        f1.prepared_keypoints[matches.idx1[keep_idx]],
+        threshold_px=threshold_px,
+        model=model,
+    )
+    mask = np.zeros(n, bool)
+    mask[keep_idx[result.inlier_mask]] = True
+    return Verified(mask, int(mask.sum()), result.model)

@@ -38,6 +38,7 @@ from catalog.selectors import (
     sightings_for,
     stations_for,
 )
+from catalog.submission import EDITABLE_STATUSES
 
 GEOJSON = "application/geo+json"
 
@@ -327,7 +328,16 @@ def sighting_detail(request: HttpRequest, pk: int) -> HttpResponse:
     props = _sighting_properties(request.user, sighting, _MemberScope(request.user))
     images = [{"image": im, "thumb": _url_or_none("image_thumb", im.uuid)} for im in sighting.images.all()]
     feature = _feature(props)
+    # The identification pages live in `matching`; reached through the reverse relation and
+    # URL names only, so catalog keeps no import of matching.
+    runs = getattr(sighting, "match_runs", None)
+    latest_run = runs.order_by("-pk").values_list("pk", flat=True).first() if runs is not None else None
+    links = [
+        (_("Identification results"), _url_or_none("run_detail", latest_run) if latest_run else None),
+        (_("Edit details and boxes"), _url_or_none("sighting_edit", sighting.pk) if sighting.status in EDITABLE_STATUSES else None),
+    ]
     return render(request, "catalog/sighting_detail.html", {
+        "links": [(label, url) for label, url in links if url],
         "sighting": sighting,
         "lat": props["lat"], "lon": props["lon"], "exact": props["exact"],
         "point_geojson": {"type": "FeatureCollection", "features": [feature] if feature else []},

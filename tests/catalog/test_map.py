@@ -237,3 +237,15 @@ def test_sighting_detail_is_for_members_and_admins_only(client, world, alice, ch
     assert client.get(url).status_code == 404
     client.force_login(staff)
     assert client.get(url).status_code == 200
+
+
+def test_sighting_detail_links_to_the_identification_pages(client, world, alice):
+    from matching.models import MatchRun
+
+    run = MatchRun.objects.create(sighting=world["s3"], extractor="sift")
+    client.force_login(alice)
+    html = client.get(reverse("sighting_detail", args=[world["s3"].pk])).content.decode()
+    assert reverse("run_detail", args=[run.pk]) in html
+    assert reverse("sighting_edit", args=[world["s3"].pk]) in html
+    confirmed = client.get(reverse("sighting_detail", args=[world["s1"].pk])).content.decode()
+    assert reverse("sighting_edit", args=[world["s1"].pk]) not in confirmed

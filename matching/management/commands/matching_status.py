@@ -1,0 +1,43 @@
+"""Which extractors and matchers can run on this machine, and why the others cannot."""
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from matching import weights
+from matching.extractors import EXTRACTORS, resolve_device
+from matching.matcher import matcher_method
+
+
+class Command(BaseCommand):
+    help = "List extractors and matchers, whether they are usable here and why not, weight paths and device."
+
+    def handle(self, *args, **options):
+        weights.configure(settings.MATCHING_WEIGHTS_DIR)
+        try:
+            device = resolve_device(settings.MATCHING_DEVICE)
+        except RuntimeError as exc:
+            device = f"unusable ({exc})"
+        self.stdout.write(f"device: {device} (MATCHING_DEVICE={settings.MATCHING_DEVICE})")
+        self.stdout.write(f"weights folder: {weights.weights_dir()}")
+        self.stdout.write(f"torch hub cache: {weights.hub_checkpoints_dir()}")
+        self.stdout.write(f"default extractor: {settings.MATCHING_DEFAULT_EXTRACTOR}")
+        self.stdout.write("")
+        for name, info in EXTRACTORS.items():
+            problems = [s for s in (weights.status(w) for w in info["weights"]) if not s["usable"]]
+            method = matcher_method(name)
+            matcher_files = [] if method == "mnn_ratio" else [f.split(" ")[0] for f in info["matcher_weights"]]
+            problems += [s for s in (weights.status(w) for w in matcher_files) if not s["usable"]]
+            label = self.style.SUCCESS("usable") if not problems else self.style.ERROR("NOT usable")
+            self.stdout.write(f"{name} (version {info['version']}): {label}; matcher: {method}")
+            self.stdout.write(f"    {info['description']}")
+            self.stdout.write(f"    licence: {info['licence']}")
+            for problem in problems:
+                self.stdout.write(f"    why not: {problem['reason']}")
+        self.stdout.write("")
+        self.stdout.write("weight files:")
+        for name, spec in weights.WEIGHTS.items():
+            state = weights.status(name)
+            where = state["path"] if state["usable"] else "missing or unverified"
+            pinned = spec.sha256 or "not pinned (" + spec.sha256_note + ")"
+            self.stdout.write(f"  {name:22} {where}")
+            self.stdout.write(f"  {'':22} sha256: {pinned}")

@@ -3,6 +3,8 @@
 from datetime import date, datetime, timezone
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from catalog.models import BodyPart, SightingStatus
@@ -249,3 +251,24 @@ def test_sighting_detail_links_to_the_identification_pages(client, world, alice)
     assert reverse("sighting_edit", args=[world["s3"].pk]) in html
     confirmed = client.get(reverse("sighting_detail", args=[world["s1"].pk])).content.decode()
     assert reverse("sighting_edit", args=[world["s1"].pk]) not in confirmed
+
+
+def test_map_data_and_profile_queries_do_not_grow_with_the_number_of_sightings(client, world, alice):
+    def count(url):
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(url).status_code == 200
+        return len(ctx.captured_queries)
+
+    client.force_login(alice)
+    urls = [reverse("map_sightings_geojson"), reverse("individual_detail", args=[world["ind1"].pk]),
+            reverse("individual_track_geojson", args=[world["ind1"].pk]), reverse("map_stations_geojson"),
+            reverse("station_list"), reverse("individual_list")]
+    before = [count(u) for u in urls]
+    for n in range(12):
+        s = SightingFactory(organization=world["s1"].organization, observed_at=at(2024, 4, 1 + n),
+                            station=world["a1" if n % 2 else "a2"], status=SightingStatus.IDENTIFIED,
+                            individual=world["ind1"])
+        SightingImageFactory(sighting=s)
+        CameraStationFactory(location=world["kyr"], organization=world["s1"].organization)
+        IndividualFactory()
+    assert [count(u) for u in urls] == before

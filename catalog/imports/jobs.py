@@ -1,0 +1,98 @@
+"""Import jobs on the bulk queue: start (store the upload, enqueue on commit) and execute (worker)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_q.tasks import async_task
+
+from catalog.imports.camtrap_dp import import_camtrap_dp
+from catalog.imports.common import ImportRefused, Report, Source
+from catalog.imports.zip_folder import import_camera_zip
+from catalog.models import ImportJob, ImportKind, ImportState, Location, Organization, Role
+from catalog.selectors import user_can
+
+# Write progress to the row at most this often (files), so a big import doesn't hammer the DB.
+PROGRESS_EVERY = 10
+
+
+@transaction.atomic
+def import_job_start(
+    *, organization: Organization, started_by: User, kind: str, file, location: Location | None = None,
+    gap_minutes: int = 30,
+) -> ImportJob:
+    """Store the uploaded zip and enqueue its import on the bulk cluster once committed."""
+    if not user_can(started_by, organization.pk, Role.CONTRIBUTOR):
+        raise PermissionDenied(_("Only contributors of the organisation may import into it."))
+    if kind not in ImportKind.values:
+        raise ValidationError({"kind": _("Unknown import kind.")})
+    if kind == ImportKind.ZIP and location is None:
+        raise ValidationError({"location": _("Choose the study area the camera-trap folder belongs to.")})
+    job = ImportJob(
+        organization=organization, started_by=started_by, kind=kind, location=location,
+        options={"gap_minutes": int(gap_minutes)},
+    )
+    job.file.save(getattr(file, "name", "import.zip") or "import.zip", file, save=False)
+    job.save()
+    pk = job.pk
+    # Bulk work has its own cluster: an import never delays an interactive identification.
+    transaction.on_commit(
+        lambda: async_task("catalog.imports.tasks.import_run", pk, cluster=settings.QUEUE_BULK, task_name=f"import-{pk}")
+    )
+    return job
+
+
+def run_import(*, kind: str, path: Path, organization: Organization, user: User | None,
+               location: Location | None = None, gap_minutes: int = 30, progress=None) -> Report:
+    """Run one import synchronously (the worker and the management command both call this)."""
+    source = Source(path)
+    try:
+        if kind == ImportKind.CAMTRAP_DP:
+            return import_camtrap_dp(source=source, organization=organization, user=user, location=location,
+                                     progress=progress)
+        if location is None:
+            raise ImportRefused(_("Choose the study area the camera-trap folder belongs to."))
+        return import_camera_zip(source=source, organization=organization, user=user, location=location,
+                                 gap_minutes=gap_minutes, progress=progress)
+    finally:
+        source.close()
+
+
+def import_job_execute(*, job_id: int) -> ImportJob | None:
+    """Run a queued import. Safe to redeliver: a re-run skips the sightings already in."""
+    job = ImportJob.objects.filter(pk=job_id).select_related("organization", "started_by", "location").first()
+    if job is None or job.state == ImportState.DONE:
+        return job
+    ImportJob.objects.filter(pk=job.pk).update(state=ImportState.RUNNING, started_at=timezone.now(), error="")
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % PROGRESS_EVERY == 0:
+            ImportJob.objects.filter(pk=job.pk).update(progress_done=done, progress_total=total)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        # zipfile needs a seekable local file; storage may be remote.
+        local = Path(tmp) / "import.zip"
+        with job.file.open("rb") as src, local.open("wb") as dst:
+            shutil.copyfileobj(src, dst)
+        try:
+            report = run_import(
+                kind=job.kind, path=local, organization=job.organization, user=job.started_by,
+                location=job.location, gap_minutes=int(job.options.get("gap_minutes", 30)), progress=progress,
+            )
+        except ImportRefused as exc:
+            ImportJob.objects.filter(pk=job.pk).update(state=ImportState.FAILED, error=str(exc), finished_at=timezone.now())
+            job.refresh_from_db()
+            return job
+    ImportJob.objects.filter(pk=job.pk).update(
+        state=ImportState.DONE, report=report.rows, finished_at=timezone.now(),
+    )
+    job.refresh_from_db()
+    return job

@@ -4,6 +4,7 @@ Every coordinate that leaves here goes through catalog.privacy: exact for member
 organisation and site admins, snapped to the COORDINATE_GRID_DEGREES grid for everyone else.
 """
 
+import uuid
 from collections import defaultdict
 
 import django_filters
@@ -11,7 +12,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count, Max, Min, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, Max, Min, OuterRef, Q, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import NoReverseMatch, reverse
@@ -92,50 +93,80 @@ class SightingMapFilter(django_filters.FilterSet):
         self.filters["organization"].queryset = Organization.objects.all() if user.is_authenticated else Organization.objects.none()
 
 
-def _thumb_url(sighting: Sighting, body_part: str = "") -> str | None:
-    images = list(sighting.images.all())
-    preferred = [im for im in images if im.body_part == body_part] or images
-    return _url_or_none("image_thumb", preferred[0].uuid) if preferred else None
+def _url_builder(name: str, sample):
+    """f(value) -> URL of `name` for one argument, resolved once: reverse() per feature is slow."""
+    try:
+        url = reverse(name, args=[sample])
+    except NoReverseMatch:
+        return lambda value: None
+    head, found, tail = url.rpartition(str(sample))
+    if not found:
+        return lambda value: _url_or_none(name, value)
+    return lambda value: f"{head}{value}{tail}"
 
 
-def _sighting_properties(user, sighting: Sighting, members: _MemberScope, body_part: str = "") -> dict:
-    lat, lon, exact = sighting_point_for(user, sighting)
-    individual = sighting.individual
-    individual_url = _url_or_none("individual_detail", individual.pk) if individual else None
-    # Outsiders can't open another organisation's sighting: their link goes to the individual.
-    url = _url_or_none("sighting_detail", sighting.pk) if sighting.organization_id in members else individual_url
-    props = {
-        "id": sighting.pk,
-        "date": sighting.observed_at.date().isoformat(),
-        "observed_at": sighting.observed_at.isoformat(),
-        "status": sighting.status,
-        "status_label": str(sighting.get_status_display()),
-        "individual": individual.code if individual else None,
-        "individual_name": individual.name if individual else "",
-        "individual_url": individual_url,
-        "organization": sighting.organization.name,
-        "location": sighting.location.name if sighting.location else "",
-        "station": sighting.station.code if sighting.station else "",
-        "thumb": _thumb_url(sighting, body_part),
-        "url": url,
-        "exact": exact,
-        "lat": lat,
-        "lon": lon,
-    }
-    if not exact:
-        props["grid"] = settings.COORDINATE_GRID_DEGREES
-    return props
+class _Features:
+    """Turns sightings into GeoJSON properties for one viewer; coordinates via catalog.privacy."""
+
+    def __init__(self, user):
+        self.user = user
+        self.members = _MemberScope(user)
+        self.sighting_url = _url_builder("sighting_detail", 987654321)
+        self.individual_url = _url_builder("individual_detail", 987654321)
+        self.thumb_url = _url_builder("image_thumb", uuid.UUID(int=0xFEDCBA9876543210))
+        # get_status_display() translates every choice on each call; once per request is enough.
+        self.status_labels = {value: str(label) for value, label in SightingStatus.choices}
+        self.images: dict[int, list[tuple[uuid.UUID, str]]] = defaultdict(list)
+
+    def load_images(self, sightings: QuerySet[Sighting]) -> None:
+        """(uuid, body part) of the images of these sightings, in one query without model instances."""
+        rows = (
+            SightingImage.objects.filter(sighting_id__in=sightings.values("pk"))
+            .order_by("pk").values_list("sighting_id", "uuid", "body_part")
+        )
+        for sighting_id, image_uuid, body_part in rows:
+            self.images[sighting_id].append((image_uuid, body_part))
+
+    def thumb(self, sighting_id: int, body_part: str = "") -> str | None:
+        images = self.images.get(sighting_id, [])
+        preferred = [im for im in images if im[1] == body_part] or images
+        return self.thumb_url(preferred[0][0]) if preferred else None
+
+    def properties(self, sighting: Sighting, body_part: str = "") -> dict:
+        lat, lon, exact = sighting_point_for(self.user, sighting)
+        individual = sighting.individual
+        individual_url = self.individual_url(individual.pk) if individual else None
+        # Outsiders can't open another organisation's sighting: their link goes to the individual.
+        url = self.sighting_url(sighting.pk) if sighting.organization_id in self.members else individual_url
+        props = {
+            "id": sighting.pk,
+            "date": sighting.observed_at.date().isoformat(),
+            "observed_at": sighting.observed_at.isoformat(),
+            "status": sighting.status,
+            "status_label": self.status_labels.get(sighting.status, sighting.status),
+            "individual": individual.code if individual else None,
+            "individual_name": individual.name if individual else "",
+            "individual_url": individual_url,
+            "organization": sighting.organization.name,
+            "location": sighting.location.name if sighting.location else "",
+            "station": sighting.station.code if sighting.station else "",
+            "thumb": self.thumb(sighting.pk, body_part),
+            "url": url,
+            "exact": exact,
+            "lat": lat,
+            "lon": lon,
+        }
+        if not exact:
+            props["grid"] = settings.COORDINATE_GRID_DEGREES
+        return props
 
 
 def _feature(props: dict) -> dict | None:
     if props["lat"] is None:
         return None
     geometry = {"type": "Point", "coordinates": [props["lon"], props["lat"]]}
-    return {"type": "Feature", "id": props["id"], "geometry": geometry, "properties": props}
-
-
-def _with_images(qs: QuerySet[Sighting]) -> QuerySet[Sighting]:
-    return qs.prefetch_related(Prefetch("images", queryset=SightingImage.objects.order_by("pk")))
+    properties = {k: v for k, v in props.items() if k not in ("lat", "lon")}  # the geometry has them
+    return {"type": "Feature", "id": props["id"], "geometry": geometry, "properties": properties}
 
 
 @login_required
@@ -153,12 +184,13 @@ def sightings_geojson(request: HttpRequest) -> HttpResponse:
     filterset = SightingMapFilter(request.GET or None, user=request.user)
     if filterset.is_bound and not filterset.is_valid():
         return JsonResponse({"errors": filterset.errors.get_json_data()}, status=400)
-    members = _MemberScope(request.user)
+    builder = _Features(request.user)
     body_part = filterset.form.cleaned_data.get("body_part", "") if filterset.is_bound else ""
-    sightings = _with_images(filterset.qs.order_by("observed_at", "pk"))
+    sightings = filterset.qs.order_by("observed_at", "pk")
+    builder.load_images(sightings)
     features, without_point = [], 0
     for sighting in sightings:
-        feature = _feature(_sighting_properties(request.user, sighting, members, body_part))
+        feature = _feature(builder.properties(sighting, body_part))
         if feature is None:
             without_point += 1
         else:
@@ -261,11 +293,11 @@ def individual_list(request: HttpRequest) -> HttpResponse:
 
 
 def _individual_track(user, individual: Individual) -> tuple[list[Sighting], list[dict], list[geo.TrackPoint]]:
-    members = _MemberScope(user)
-    sightings = list(_with_images(
-        catalog_sightings_for(user).filter(individual=individual).order_by("observed_at", "pk")
-    ))
-    props = [_sighting_properties(user, s, members) for s in sightings]
+    builder = _Features(user)
+    visible = catalog_sightings_for(user).filter(individual=individual).order_by("observed_at", "pk")
+    builder.load_images(visible)
+    sightings = list(visible)
+    props = [builder.properties(s) for s in sightings]
     track = [
         geo.TrackPoint(when=s.observed_at, lat=p["lat"], lon=p["lon"], station=s.station_id)
         for s, p in zip(sightings, props) if p["lat"] is not None
@@ -323,9 +355,9 @@ def individual_track_geojson(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def sighting_detail(request: HttpRequest, pk: int) -> HttpResponse:
     sighting = get_object_or_404(
-        _with_images(sightings_for(request.user)).prefetch_related("decisions__user"), pk=pk
+        sightings_for(request.user).prefetch_related("images", "decisions__user", "decisions__individual"), pk=pk
     )
-    props = _sighting_properties(request.user, sighting, _MemberScope(request.user))
+    props = _Features(request.user).properties(sighting)
     images = [{"image": im, "thumb": _url_or_none("image_thumb", im.uuid)} for im in sighting.images.all()]
     feature = _feature(props)
     # The identification pages live in `matching`; reached through the reverse relation and

@@ -169,7 +169,19 @@
 
   function fetchJSON(url) {
     return fetch(url, { credentials: "same-origin", headers: { Accept: "application/geo+json" } })
-      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); });
+      .then(function (r) {
+        if (r.status === 400) {
+          // A bad filter value: say which one, in the server's (translated) words.
+          return r.json().then(function (body) {
+            var parts = Object.keys(body.errors || {}).map(function (field) {
+              return field + ": " + body.errors[field].map(function (e) { return e.message; }).join(" ");
+            });
+            throw new Error(t("invalid", "Invalid filter") + " — " + parts.join("; "));
+          });
+        }
+        if (!r.ok) throw new Error(t("failed", "Could not load the map data."));
+        return r.json();
+      });
   }
 
   function setupSightings(frame, map, state) {
@@ -199,7 +211,7 @@
         fit(map, drawn.latlngs);
         if (!first && window.history.replaceState) window.history.replaceState(null, "", "?" + qs);
         frame.dataset.loaded = "true";
-      }).catch(function () { setStatus(t("failed", "Could not load the map data.")); frame.dataset.loaded = "error"; });
+      }).catch(function (err) { setStatus(err.message || t("failed", "Could not load the map data.")); frame.dataset.loaded = "error"; });
     }
     if (form) {
       form.addEventListener("submit", function (e) { e.preventDefault(); load(false); });

@@ -272,3 +272,10 @@ def test_map_data_and_profile_queries_do_not_grow_with_the_number_of_sightings(c
         CameraStationFactory(location=world["kyr"], organization=world["s1"].organization)
         IndividualFactory()
     assert [count(u) for u in urls] == before
+
+
+def test_coordinates_keep_a_decimal_point_in_every_language(client, world, charlie):
+    client.force_login(charlie)
+    html = client.get(reverse("station_list"), HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert 'lang="ru"' in html
+    assert "41.35, 75.85" in html

@@ -8,4 +8,5 @@ urlpatterns = [
     path("images/<uuid:uuid>/thumb", views.image_thumb, name="image_thumb"),
     path("", include("catalog.urls_map")),
     path("", include("catalog.urls_submit")),
+    path("", include("catalog.urls_science")),
 ]

@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
-from catalog.api import views, views_review
+from catalog.api import views, views_review, views_science
 
 router = DefaultRouter()
 router.register("organizations", views.OrganizationViewSet, basename="api-organization")
@@ -16,11 +16,14 @@ router.register("sightings", views_review.SightingWorkflowViewSet, basename="api
 router.register("images", views.ImageViewSet, basename="api-image")
 router.register("runs", views_review.RunViewSet, basename="api-run")
 router.register("decisions", views_review.DecisionViewSet, basename="api-decision")
+router.register("imports", views_science.ImportJobViewSet, basename="api-import")
 
 urlpatterns = [
     path("token/", obtain_auth_token, name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("exports/<str:fmt>", views_science.ExportView.as_view(), name="api-export"),
+    path("population/", views_science.PopulationView.as_view(), name="api-population"),
     path("", include(router.urls)),
 ]

@@ -130,7 +130,8 @@ class SightingViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     filterset_class = filters.SightingFilter
 
     def get_queryset(self):
-        return sightings_for(self.request.user).annotate(image_count=Count("images", distinct=True))
+        qs = sightings_for(self.request.user).annotate(image_count=Count("images", distinct=True))
+        return qs.order_by("-observed_at", "-pk")
 
     def get_serializer_class(self):
         if self.action == "create":

@@ -47,14 +47,14 @@ def world(org_a, org_b, org_c):
     leo = IndividualFactory(code="SL-0001", name="Leo")
     out = {"location": location, "individual": leo}
     when = timezone.make_aware(dt.datetime(2024, 3, 1, 6, 0))
-    for key, org, lat in (("a", org_a, 41.9137), ("b", org_b, 42.1234), ("c", org_c, 42.5678)):
-        station = CameraStationFactory(location=location, organization=org, code=f"{key.upper()}01", latitude=lat, longitude=78.3456)
+    for key, org, lat, lon in (("a", org_a, 41.9137, 78.3456), ("b", org_b, 42.1234, 77.1234), ("c", org_c, 42.5678, 76.5678)):
+        station = CameraStationFactory(location=location, organization=org, code=f"{key.upper()}01", latitude=lat, longitude=lon)
         status = SightingStatus.IDENTIFIED if key == "a" else SightingStatus.AWAITING_REVIEW
         sighting = SightingFactory(
             organization=org, location=location, station=station, observed_at=when, status=status,
-            individual=leo if key == "a" else None, latitude=lat + 0.0011, longitude=78.3467,
+            individual=leo if key == "a" else None, latitude=lat + 0.0011, longitude=lon + 0.0011,
         )
-        image = SightingImageFactory(sighting=sighting, exif_latitude=lat + 0.0012, exif_longitude=78.3468)
+        image = SightingImageFactory(sighting=sighting, exif_latitude=lat + 0.0012, exif_longitude=lon + 0.0012)
         run = MatchRun.objects.create(sighting=sighting, extractor="sift", state="done", progress_done=1, progress_total=1)
         MatchCandidate.objects.create(run=run, individual=leo, rank=1, score=0.9, confidence="good", num_inliers=40)
         out[key] = {"station": station, "sighting": sighting, "image": image, "run": run}

@@ -206,7 +206,7 @@ def _detections_by_station(user) -> dict[int, list[Individual]]:
     visible = Sighting.objects.filter(pk__in=catalog_sightings_for(user).values("pk"))
     rows = (
         visible.filter(station__isnull=False, individual__isnull=False)
-        .values_list("station_id", "individual_id").distinct()
+        .values_list("station_id", "individual_id").order_by().distinct()  # no ordering columns in DISTINCT
     )
     pairs = list(rows)
     individuals = Individual.objects.in_bulk({i for _, i in pairs})

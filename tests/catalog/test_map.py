@@ -150,7 +150,10 @@ def test_map_page_loads_leaflet_from_static_files_and_map_js(client, world, alic
     assert f'<option value="{world["ind1"].pk}" selected>' in html
 
 
-def test_stations_data_protects_partner_stations_and_scopes_detections(client, world, alice, charlie):
+def test_stations_data_protects_partner_stations_and_scopes_detections(client, world, alice, charlie, org_a):
+    SightingFactory(organization=org_a, observed_at=at(2024, 3, 9), station=world["a2"],
+                    status=SightingStatus.IDENTIFIED, individual=world["ind1"])  # seen there twice: listed once
+
     def stations(user):
         client.force_login(user)
         return {f["properties"]["code"]: f for f in client.get(reverse("map_stations_geojson")).json()["features"]}

@@ -282,3 +282,16 @@ def test_coordinates_keep_a_decimal_point_in_every_language(client, world, charl
     html = client.get(reverse("station_list"), HTTP_ACCEPT_LANGUAGE="ru").content.decode()
     assert 'lang="ru"' in html
     assert "41.35, 75.85" in html
+
+
+def test_map_uses_the_configured_tile_server(client, world, alice, monkeypatch):
+    import leaflet
+    from django.conf import settings
+
+    client.force_login(alice)
+    default_url = settings.LEAFLET_CONFIG["TILES"][0][1]
+    assert default_url in client.get(reverse("map")).content.decode()
+    # django-leaflet reads LEAFLET_CONFIG (MAP_TILE_URL) once at start-up; patch what it read.
+    monkeypatch.setitem(leaflet.app_settings, "TILES", [("Local", "http://tiles.example.org/{z}/{x}/{y}.png", {})])
+    html = client.get(reverse("map")).content.decode()
+    assert "http://tiles.example.org/{z}/{x}/{y}.png" in html and default_url not in html

@@ -239,6 +239,19 @@
     frame.dataset.loaded = "true";
   }
 
+  /* Camera stations as a layer the user switches on; loaded on first use. */
+  function addStationsOverlay(frame, map) {
+    var layer = L.featureGroup(), loaded = false;
+    L.control.layers(null, (function () { var o = {}; o[t("stations", "Camera stations")] = layer; return o; })(),
+                     { collapsed: false }).addTo(map);
+    map.on("overlayadd", function (e) {
+      if (e.layer !== layer || loaded) return;
+      loaded = true;
+      fetchJSON(frame.dataset.stationsUrl).then(function (data) { drawStations(map, layer, data.features); })
+        .catch(function (err) { setStatus(err.message); });
+    });
+  }
+
   window.addEventListener("map:init", function (event) {
     var map = event.detail.map;
     var container = document.getElementById(event.detail.id);
@@ -249,6 +262,7 @@
     addGraticule(map);
     if (frame.dataset.sightingsUrl) {
       setupSightings(frame, map, state);
+      if (frame.dataset.stationsUrl) addStationsOverlay(frame, map);
     } else if (frame.dataset.geojsonScript) {
       setupCollection(frame, map, state, JSON.parse(document.getElementById(frame.dataset.geojsonScript).textContent));
     } else {

@@ -176,6 +176,11 @@ def test_two_partners_see_their_own_markers_exact_and_the_others_coarsened(brows
     assert "approximate" in cpopup.inner_text()
     link = cpopup.locator("a.popup-link")
     assert re.search(r"/individuals/\d+/$", link.get_attribute("href"))
+    # His station layer: his own stations exact, Alice's snapped to the grid.
+    cpage.check(".leaflet-control-layers-overlays input[type=checkbox]")
+    cpage.wait_for_function("document.querySelectorAll('path.station-marker').length === 9")
+    assert cpage.locator("path.station-marker.exact").count() == 3
+    assert cpage.locator("path.station-marker.coarse").count() == 6
     other.close()
 
     # Alice's profile of Ayla: facts, movement figures and the dated track.

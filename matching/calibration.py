@@ -1,0 +1,166 @@
+"""Confidence levels: score thresholds fitted on labelled dev data, stored in versioned files.
+
+Pure module (no Django). A calibration maps an individual's score (scoring.py) to Excellent,
+Good, Fair or Uncertain. Thresholds are fitted so that each level's answers were right at least
+as often as its stated precision on the data they were fitted on, and the file records that
+data (data sets, counts, extractor, date), so a reviewer can see what "Good" was measured on.
+Files live in matching/calibration/<version>.json; the newest for an extractor is the default.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+
+CALIBRATION_DIR = Path(__file__).resolve().parent / "calibration"
+LEVELS = ("excellent", "good", "fair", "uncertain")
+# Precision each level promises (share of top-1 answers in the level that are the right individual).
+TARGETS = {"excellent": 0.99, "good": 0.95, "fair": 0.80}
+
+
+@dataclass
+class Calibration:
+    version: str
+    extractor: str
+    thresholds: dict  # level -> lowest score of the level (excellent >= good >= fair)
+    likely_new_below: float  # top score under this: "likely a new individual"
+    targets: dict = field(default_factory=lambda: dict(TARGETS))
+    fitted_on: dict = field(default_factory=dict)
+    measured: dict = field(default_factory=dict)  # level -> {count, precision} on the fitting data
+
+    def level(self, score: float) -> str:
+        """Confidence level of a score; monotone: a higher score never gets a lower level."""
+        for name in ("excellent", "good", "fair"):
+            if score >= self.thresholds[name]:
+                return name
+        return "uncertain"
+
+    def is_likely_new(self, top_score: float) -> bool:
+        return top_score < self.likely_new_below
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+
+def fit_thresholds(samples: list[tuple[float, bool]], targets: dict | None = None, *, min_count: int = 5) -> dict:
+    """Lowest thresholds whose level bands meet the target precisions, fitted from the top down.
+
+    samples: (score, correct) of top-1 answers, including answers to queries whose individual is
+    not in the gallery (always wrong): those are what a level must keep out. A level's band is
+    [its threshold, the next level's threshold); its precision is counted within the band, and a
+    band needs min_count answers, so a precision is never claimed on a handful of cases. Where no
+    band qualifies, the threshold sits above every sample score (the level is never given).
+    """
+    targets = dict(targets or TARGETS)
+    scores = sorted({s for s, _ in samples}, reverse=True)
+    top = (max(scores) + 1.0) if scores else 1.0
+    never = math.inf if not scores else top * 10 + 1e6
+    upper = math.inf
+    out = {}
+    for name in ("excellent", "good", "fair"):
+        best = None
+        for t in scores:  # descending: the last qualifying t is the lowest
+            if t >= upper:
+                continue
+            band = [c for s, c in samples if t <= s < upper]
+            if len(band) >= min_count and sum(band) / len(band) >= targets[name]:
+                # Also require every lower cut within the band to have held up: precision among
+                # the band's answers at or above any score must meet the target too (monotone).
+                best = t
+        if best is None:
+            out[name] = upper if upper != math.inf else never
+        else:
+            out[name] = float(best)
+            upper = best
+    # Keep the order even when a level is empty.
+    out["good"] = min(out["good"], out["excellent"])
+    out["fair"] = min(out["fair"], out["good"])
+    return out
+
+
+def fit_likely_new(known: list[float], new: list[float], *, ceiling: float) -> float:
+    """Threshold under which a top score is called "likely new": best balanced accuracy, at most `ceiling`."""
+    cands = sorted(set(known) | set(new) | {0.0})
+    best_t, best_acc = 0.0, -1.0
+    for t in cands:
+        if t > ceiling:
+            break
+        tpr = sum(1 for s in new if s < t) / len(new) if new else 0.0
+        tnr = sum(1 for s in known if s >= t) / len(known) if known else 0.0
+        acc = (tpr + tnr) / 2
+        if acc > best_acc:
+            best_t, best_acc = t, acc
+    return float(best_t)
+
+
+def measure(cal: Calibration, samples: list[tuple[float, bool]]) -> dict:
+    out = {}
+    for name in LEVELS:
+        band = [c for s, c in samples if cal.level(s) == name]
+        out[name] = {"count": len(band), "precision": (sum(band) / len(band)) if band else None}
+    return out
+
+
+def fit(reports: list[dict], *, version: str, extractor: str, min_count: int = 5) -> Calibration:
+    """Fit a calibration from `evaluate --json` reports (their per-query samples)."""
+    samples: list[tuple[float, bool]] = []
+    known: list[float] = []
+    new: list[float] = []
+    sets = []
+    for rep in reports:
+        n_known = n_new = 0
+        for s in rep["samples"]:
+            if s["eligible"]:
+                samples.append((float(s["top_score"]), s["top"] == s["individual"]))
+                known.append(float(s["top_score"]))
+                n_known += 1
+            if s.get("best_wrong") is not None:
+                # The answer had this query's individual not been in the catalog: always wrong.
+                samples.append((float(s["best_wrong"]), False))
+                new.append(float(s["best_wrong"]))
+                n_new += 1
+        sets.append({
+            "dataset": rep.get("dataset"), "dataset_dir": rep.get("dataset_dir"),
+            "ignore_boxes": rep.get("ignore_boxes"), "extractor_version": rep.get("extractor_version"),
+            "eligible_queries": n_known, "negative_cases": n_new, "max_queries": rep.get("max_queries"),
+        })
+    thresholds = fit_thresholds(samples, min_count=min_count)
+    cal = Calibration(
+        version=version, extractor=extractor, thresholds=thresholds,
+        likely_new_below=fit_likely_new(known, new, ceiling=thresholds["fair"]),
+        fitted_on={"date": date.today().isoformat(), "sets": sets, "samples": len(samples),
+                   "rule": "top-1 answers of eligible queries plus the best wrong answer of each query "
+                           "(protocol step 8 'new' case); band precision >= target, >= %d answers per band" % min_count},
+    )
+    cal.measured = measure(cal, samples)
+    return cal
+
+
+def save(cal: Calibration, folder: Path = CALIBRATION_DIR) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{cal.version}.json"
+    path.write_text(cal.to_json() + "\n")
+    return path
+
+
+def load(version: str | None = None, *, extractor: str | None = None, folder: Path = CALIBRATION_DIR) -> Calibration | None:
+    """A stored calibration by version, or the newest one for `extractor`; None when there is none."""
+    if version:
+        path = folder / f"{version}.json"
+        if not path.exists():
+            raise FileNotFoundError(f"no calibration {version!r} in {folder}")
+        return _read(path)
+    found = []
+    for path in sorted(folder.glob("*.json")):
+        cal = _read(path)
+        if extractor is None or cal.extractor == extractor:
+            found.append((cal.fitted_on.get("date", ""), path.name, cal))
+    return max(found, key=lambda t: (t[0], t[1]))[2] if found else None
+
+
+def _read(path: Path) -> Calibration:
+    data = json.loads(path.read_text())
+    return Calibration(**data)

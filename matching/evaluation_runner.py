@@ -1,0 +1,258 @@
+"""Running a method over a labelled-folder data set with on-disk caches (used by `evaluate` and `benchmark`).
+
+Pure module (no Django): the command passes the cache folder and the engine's functions.
+Features are cached per image under <cache>/<dataset>/<extractor>-<version>[-nobox]/ and
+pair results (LightGlue + verification) next to them, so the ranking rules can be changed and
+re-measured without re-extracting or re-matching. Timings are stored with the cached results,
+so the reported latency stays the one measured when the work was really done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from matching.evaluation import Dataset, Query, QueryRecord, individual_scores_from_images
+from matching.index import Entry, ShortlistIndex
+from matching.scoring import QueryImage, identify
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB with EXIF orientation applied."""
+    with Image.open(path) as im:
+        return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+
+
+@dataclass
+class Engine:
+    """The engine's parts, injected so the evaluation can also drive stand-ins."""
+
+    extractor: object  # .name, .version, .extract(image, box=None) -> Features
+    features_from_npz: Callable[[dict], object]
+    match_fn: Callable  # (Features, Features) -> Matches(idx0, idx1, confidence)
+    verify_pair_fn: Callable  # (f0, f1, Matches, same_camera=bool) -> Verified(inlier_mask, num_inliers, model)
+
+
+def device_name(device: str) -> str:
+    from matching.extractors import resolve_device
+
+    return resolve_device(device)
+
+
+def build_engine(name: str, *, device: str = "cpu", long_side: int | None = None, max_keypoints: int | None = None) -> Engine:
+    """The product engine (H2a's extractors, LightGlue matcher and verification) for extractor `name`."""
+    from matching import extractors, matcher, verify
+
+    options = {}
+    if long_side:
+        options["long_side"] = long_side
+    if max_keypoints:
+        options["max_keypoints"] = max_keypoints
+    dev = device_name(device)
+    extractor = extractors.get_extractor(name, dev, **options)
+    return Engine(
+        extractor=extractor,
+        features_from_npz=extractors.Features.from_npz,
+        match_fn=lambda f0, f1: matcher.match(f0, f1, device=dev),
+        verify_pair_fn=verify.verify_pair,
+    )
+
+
+class FeatureStore:
+    """Features of a data set's images, extracted once and kept as .npz files."""
+
+    def __init__(self, cache_root: Path, dataset: Dataset, engine: Engine, *, ignore_boxes: bool):
+        ex = engine.extractor
+        tag = f"{ex.name}-{ex.version}" + ("-nobox" if ignore_boxes else "")
+        self.folder = Path(cache_root) / dataset.name / tag
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.dataset = dataset
+        self.engine = engine
+        self.ignore_boxes = ignore_boxes
+        self._mem: dict[int, object] = {}
+        self.extract_seconds: dict[int, float] = {}
+
+    def _path(self, idx: int) -> Path:
+        item = self.dataset.items[idx]
+        digest = hashlib.sha1(str(item.path.relative_to(self.dataset.root)).encode()).hexdigest()[:16]
+        return self.folder / f"{digest}.npz"
+
+    def get(self, idx: int):
+        if idx in self._mem:
+            return self._mem[idx]
+        path = self._path(idx)
+        if path.exists():
+            with np.load(path, allow_pickle=False) as data:
+                d = {k: data[k] for k in data.files}
+            self.extract_seconds[idx] = float(d.pop("_extract_seconds", np.nan))
+            feats = self.engine.features_from_npz(d)
+        else:
+            item = self.dataset.items[idx]
+            image = load_rgb(item.path)
+            t0 = time.perf_counter()
+            feats = self.engine.extractor.extract(image, box=None if self.ignore_boxes else item.box)
+            seconds = time.perf_counter() - t0
+            d = dict(feats.to_npz_dict())
+            d["_extract_seconds"] = np.float64(seconds)
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez(tmp, **d)
+            tmp.replace(path)
+            self.extract_seconds[idx] = seconds
+        self._mem[idx] = feats
+        return feats
+
+    def extract_all(self, indices, log: Callable[[str], None] | None = None) -> None:
+        todo = list(indices)
+        for n, idx in enumerate(todo, start=1):
+            self.get(idx)
+            if log and (n % 25 == 0 or n == len(todo)):
+                log(f"features {n}/{len(todo)}")
+
+    def seconds_per_image(self) -> float | None:
+        vals = [v for v in self.extract_seconds.values() if np.isfinite(v)]
+        return statistics.median(vals) if vals else None
+
+
+class PairCache(dict):
+    """(query, reference) -> result, pickled next to the features; keyed by a method tag."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = path
+        if path.exists():
+            with path.open("rb") as fh:
+                self.update(pickle.load(fh))
+        self._saved = len(self)
+
+    def save(self) -> None:
+        if len(self) == self._saved:
+            return
+        tmp = self.path.with_suffix(".tmp")
+        with tmp.open("wb") as fh:
+            pickle.dump(dict(self), fh, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.replace(self.path)
+        self._saved = len(self)
+
+
+class _TimedPairs(dict):
+    """Pair cache view for identify(): remembers how long each new pair took."""
+
+    def __init__(self, backing: PairCache, verify_seconds: dict):
+        super().__init__()
+        self.backing = backing
+        self.verify_seconds = verify_seconds
+
+    def __contains__(self, key):
+        return key in self.backing
+
+    def __getitem__(self, key):
+        return self.backing[key][0]
+
+    def __setitem__(self, key, value):
+        started = self.verify_seconds.pop("start", None)
+        self.backing[key] = (value, 0.0 if started is None else time.perf_counter() - started)
+
+
+def build_index(dataset: Dataset, store: FeatureStore, *, per_image: int = 384) -> ShortlistIndex:
+    index = None
+    for item in dataset.items:
+        f = store.get(item.index)
+        if index is None:
+            index = ShortlistIndex(dim=int(f.descriptors.shape[1]) if f.descriptors.ndim == 2 and f.descriptors.shape[1] else 128, per_image=per_image)
+        if len(f.descriptors) == 0:
+            continue
+        index.add(
+            Entry(key=item.index, individual=item.individual, body_part=item.body_part, station=item.station or None,
+                  sighting=item.encounter, image_size=tuple(f.image_size)),
+            f.descriptors, f.keypoints, getattr(f, "scores", None),
+        )
+    return index
+
+
+def run_default(
+    dataset: Dataset, queries: list[Query], store: FeatureStore, *, cache_path: Path,
+    shortlist_images: int, per_individual: int, log: Callable[[str], None] | None = None,
+) -> list[QueryRecord]:
+    """Shortlist + LightGlue + verification on the shortlisted gallery images, individuals ranked."""
+    engine = store.engine
+    index = build_index(dataset, store)
+    cache = PairCache(cache_path)
+    records = []
+    for n, q in enumerate(queries, start=1):
+        item = dataset.items[q.index]
+        gallery = set(q.gallery)
+        timings: dict = {}
+
+        def timed_match(f0, f1):
+            timings["start"] = time.perf_counter()
+            return engine.match_fn(f0, f1)
+
+        pairs = _TimedPairs(cache, timings)
+        t0 = time.perf_counter()
+        result = identify(
+            [QueryImage(q.index, store.get(q.index), item.body_part, item.station or None)],
+            index, store.get,
+            match_fn=timed_match, verify_pair_fn=engine.verify_pair_fn,
+            allowed=lambda e, g=gallery: e.key in g,
+            shortlist_images=shortlist_images, per_individual=per_individual, pair_cache=pairs,
+        )
+        shortlist_s = result.timings.get("shortlist_seconds", time.perf_counter() - t0)
+        # Latency = shortlist (always measured now) + each pair's LightGlue/verify time when it was done.
+        pair_s = sum(cache[(q.index, e.reference_key)][1] for c in result.candidates for e in c.evidence
+                     if (q.index, e.reference_key) in cache)
+        scores = {dataset.items[g].individual: 0.0 for g in q.gallery}
+        for c in result.candidates:
+            scores[c.individual] = c.rank_score
+        records.append(QueryRecord(q, scores, shortlist_s + pair_s, {
+            "pairs": result.timings.get("pairs", 0), "top_score": result.top_score,
+        }))
+        if n % 10 == 0:
+            cache.save()
+            if log:
+                log(f"queries {n}/{len(queries)}")
+    cache.save()
+    return records
+
+
+def run_seed_baseline(
+    dataset: Dataset, queries: list[Query], store: FeatureStore, *, cache_path: Path,
+    log: Callable[[str], None] | None = None,
+) -> list[QueryRecord]:
+    """The seed project's method: LightGlue against every gallery image, mean match confidence, per image."""
+    engine = store.engine
+    cache = PairCache(cache_path)
+    records = []
+    for n, q in enumerate(queries, start=1):
+        fq = store.get(q.index)
+        image_scores = {}
+        seconds = 0.0
+        for g in q.gallery:
+            key = (q.index, g)
+            if key not in cache:
+                fg = store.get(g)
+                t = time.perf_counter()
+                if len(fq.keypoints) and len(fg.keypoints):
+                    m = engine.match_fn(fq, fg)
+                    conf = np.asarray(m.confidence, np.float64)
+                    score = float(conf.mean()) if len(conf) else 0.0
+                else:
+                    score = 0.0
+                cache[key] = (score, time.perf_counter() - t)
+            score, s = cache[key]
+            image_scores[g] = score
+            seconds += s
+        records.append(QueryRecord(q, individual_scores_from_images(dataset.items, image_scores), seconds))
+        if n % 5 == 0:
+            cache.save()
+            if log:
+                log(f"queries {n}/{len(queries)}")
+    cache.save()
+    return records

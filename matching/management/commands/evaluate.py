@@ -1,0 +1,102 @@
+"""Measure identification accuracy on a labelled-folder data set (reid-dev protocol); writes nothing to the DB."""
+
+import json
+import os
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from matching import calibration
+from matching.evaluation import DatasetError, format_report, plan_queries, read_dataset, summarize
+
+
+class Command(BaseCommand):
+    help = (
+        "Evaluate identification on DATASET_DIR (labels.csv + images/) with the protocol of "
+        "reid-dev/README.md: leave-one-out queries, other encounters only, compatible body parts, "
+        "individuals ranked with pessimistic ties. Prints rank-1/5, mAP, per-individual rank-1, "
+        "new-individual AUC, confidence levels and timings. Features and pair results are cached "
+        "under var/eval-cache/."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("dataset_dir")
+        parser.add_argument("--extractor", default=None, help="default: settings.MATCHING_DEFAULT_EXTRACTOR")
+        parser.add_argument("--method", choices=["default", "seed-baseline"], default="default")
+        parser.add_argument("--ignore-boxes", action="store_true", help="match full frames, as when no box is drawn")
+        parser.add_argument("--max-queries", type=int, default=None, help="reproducible random sample of queries")
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--json", dest="json_path", default=None, help="write the figures to this file")
+        parser.add_argument("--cache-dir", default=None, help="default: var/eval-cache in the project")
+        parser.add_argument("--long-side", type=int, default=None, help="working resolution (default: the engine's)")
+        parser.add_argument("--max-keypoints", type=int, default=None)
+        parser.add_argument("--shortlist", type=int, default=None, help="gallery images verified per query image")
+        parser.add_argument("--calibration", default=None, help="calibration version (default: latest for the extractor)")
+
+    def handle(self, *args, **opts):
+        from matching import scoring
+        from matching.evaluation_runner import FeatureStore, build_engine, device_name, run_default, run_seed_baseline
+
+        try:
+            dataset = read_dataset(opts["dataset_dir"])
+        except DatasetError as exc:
+            raise CommandError(str(exc)) from None
+        extractor_name = opts["extractor"] or settings.MATCHING_DEFAULT_EXTRACTOR
+        engine = build_engine(
+            extractor_name, device=settings.MATCHING_DEVICE,
+            long_side=opts["long_side"], max_keypoints=opts["max_keypoints"],
+        )
+        cache_root = Path(opts["cache_dir"] or (settings.BASE_DIR / "var" / "eval-cache"))
+        store = FeatureStore(cache_root, dataset, engine, ignore_boxes=opts["ignore_boxes"])
+        queries = plan_queries(dataset, max_queries=opts["max_queries"], seed=opts["seed"])
+        needed = sorted({q.index for q in queries} | ({g for q in queries for g in q.gallery}))
+        log = self.stderr.write if opts["verbosity"] >= 1 else None
+        store.extract_all(needed if opts["method"] == "seed-baseline" else range(len(dataset.items)), log=log)
+
+        cal = calibration.load(opts["calibration"], extractor=engine.extractor.name)
+        shortlist = opts["shortlist"] or settings.MATCHING_SHORTLIST
+        if opts["method"] == "seed-baseline":
+            records = run_seed_baseline(dataset, queries, store, cache_path=store.folder / "pairs-seed.pkl", log=log)
+            level_of, likely_new = None, None
+        else:
+            records = run_default(
+                dataset, queries, store, cache_path=store.folder / f"pairs-default-{scoring.PAIR_VERSION}.pkl",
+                shortlist_images=shortlist, per_individual=scoring.PER_INDIVIDUAL, log=log,
+            )
+            level_of = cal.level if cal else None
+            likely_new = cal.likely_new_below if cal else None
+        result = summarize(records, level_of=level_of, likely_new_threshold=likely_new)
+        if "levels" not in result:
+            # The seed method has no calibrated levels: every answer is reported as uncertain.
+            result["levels"] = {lv: {"count": 0, "precision": None} for lv in ("excellent", "good", "fair")}
+            result["levels"]["uncertain"] = {"count": result["queries"], "precision": result["rank1"]}
+        result.update({
+            "dataset": dataset.name,
+            "dataset_dir": str(Path(opts["dataset_dir"]).resolve()),
+            "method": opts["method"],
+            "extractor": engine.extractor.name,
+            "extractor_version": engine.extractor.version,
+            "ignore_boxes": opts["ignore_boxes"],
+            "max_queries": opts["max_queries"],
+            "seed": opts["seed"],
+            "shortlist_images": shortlist if opts["method"] == "default" else None,
+            "calibration_version": cal.version if cal and opts["method"] == "default" else None,
+            "extract_seconds_per_image": store.seconds_per_image(),
+            "cpu_threads": os.cpu_count(),
+            "device": device_name(settings.MATCHING_DEVICE),
+            # Raw material for calibration.fit: (top score, top-1 correct) per eligible query, and
+            # the best wrong score per query (the "new individual" case of protocol step 8).
+            "samples": [
+                {"query": str(dataset.items[r.query.index].path.relative_to(dataset.root)),
+                 "individual": r.query.individual, "eligible": r.query.eligible,
+                 "top": r.top[0], "top_score": r.top[1],
+                 "best_wrong": max((s for i, s in r.scores.items() if i != r.query.individual), default=None),
+                 "seconds": r.seconds}
+                for r in records
+            ],
+        })
+        self.stdout.write(format_report(result))
+        if opts["json_path"]:
+            Path(opts["json_path"]).write_text(json.dumps(result, indent=1, default=float))
+            self.stdout.write(f"wrote {opts['json_path']}")

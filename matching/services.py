@@ -1,0 +1,279 @@
+"""Engine glue: cached features in storage, the catalog index, identification runs.
+
+The pure modules (extractors, matcher, verify, index, scoring, calibration) know nothing of
+the database; this module feeds them SightingImages and writes FeatureSets and MatchCandidates.
+Models and the shortlist index live once per worker process.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import logging
+import threading
+from typing import Callable
+
+import numpy as np
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from PIL import Image, ImageOps
+
+from catalog.models import REFERENCE_STATUSES, Sighting, SightingImage
+from matching import calibration, scoring
+from matching.index import Entry, ShortlistIndex
+from matching.models import Confidence, FeatureSet, MatchCandidate, MatchRun
+
+logger = logging.getLogger(__name__)
+
+# Candidates stored per run: reviewers look at the first few; more adds noise, not help.
+MAX_CANDIDATES = 10
+# Correspondences stored per candidate for the overlay (the strongest ones are enough to judge).
+MAX_OVERLAY_MATCHES = 300
+
+
+def _device() -> str:
+    from matching.extractors import resolve_device
+
+    return resolve_device(settings.MATCHING_DEVICE)
+
+
+@functools.cache
+def _extractor(name: str, device: str):
+    from matching.extractors import get_extractor
+
+    return get_extractor(name, device)
+
+
+def available_extractors() -> list[dict]:
+    """Every known extractor with whether it can run here and why not: [{name, usable, reason, licence, ...}]."""
+    from matching import weights
+    from matching.extractors import EXTRACTORS, get_extractor
+    from matching.matcher import LIGHTGLUE, matcher_method
+
+    out = []
+    for name, info in EXTRACTORS.items():
+        usable, reason = True, ""
+        try:
+            get_extractor(name, "cpu")
+            if name != "sift":
+                weights.resolve(LIGHTGLUE[name][1])
+        except Exception as exc:  # WeightsUnavailable, or a broken weight file: say why, do not crash the page
+            usable, reason = False, str(exc)
+        out.append({
+            "name": name, "usable": usable, "reason": reason, "licence": info["licence"],
+            "description": info["description"], "version": info["version"],
+            "matcher": matcher_method(name) if usable else "",
+            "default": name == settings.MATCHING_DEFAULT_EXTRACTOR,
+        })
+    return out
+
+
+def _load_rgb(image: SightingImage) -> np.ndarray:
+    with image.file.open("rb") as fh:
+        with Image.open(io.BytesIO(fh.read())) as im:
+            return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+
+
+def _box(image: SightingImage) -> tuple[int, int, int, int] | None:
+    if None in (image.box_x, image.box_y, image.box_w, image.box_h) or not image.box_w or not image.box_h:
+        return None
+    return (image.box_x, image.box_y, image.box_w, image.box_h)
+
+
+def _box_key(box) -> str:
+    return "" if box is None else ",".join(str(int(v)) for v in box)
+
+
+def features_extract(*, image: SightingImage, extractor: str | None = None) -> FeatureSet:
+    """Features of `image` for `extractor` (default from settings), from the cache when still valid.
+
+    The cache is keyed by (image, extractor, version) and the box the features were taken in; a new
+    extractor version or an edited box computes them again.
+    """
+    name = extractor or settings.MATCHING_DEFAULT_EXTRACTOR
+    ex = _extractor(name, _device())
+    box = _box(image)
+    existing = FeatureSet.objects.filter(image=image, extractor=name, version=ex.version).first()
+    if existing is not None and existing.box == _box_key(box) and existing.file and existing.file.storage.exists(existing.file.name):
+        return existing
+    # Extract outside the transaction: it can take seconds and needs no lock.
+    feats = ex.extract(_load_rgb(image), box=box)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **feats.to_npz_dict())
+    with transaction.atomic():
+        stale = list(FeatureSet.objects.select_for_update().filter(image=image, extractor=name))
+        for fs in stale:
+            name_in_storage = fs.file.name
+            fs.delete()
+            if name_in_storage:
+                transaction.on_commit(functools.partial(_delete_file, fs.file.storage, name_in_storage))
+        fs = FeatureSet(image=image, extractor=name, version=ex.version, num_keypoints=len(feats.keypoints),
+                        box=_box_key(box))
+        fs.file.save("features.npz", ContentFile(buf.getvalue()), save=False)
+        stored = fs.file.name
+        try:
+            fs.save()
+        except Exception:
+            fs.file.storage.delete(stored)
+            raise
+    _FEATURES.pop(image.pk, None)
+    return fs
+
+
+def _delete_file(storage, name: str) -> None:
+    # The new file for this image may carry the same name: keep it.
+    if not FeatureSet.objects.filter(file=name).exists():
+        storage.delete(name)
+
+
+class _FeatureCache:
+    """Features read from storage, per process, keyed by image pk and FeatureSet pk."""
+
+    def __init__(self, size: int = 20000):
+        self.size = size
+        self.data: dict = {}
+        self.lock = threading.Lock()
+
+    def get(self, fs: FeatureSet):
+        from matching.extractors import Features
+
+        hit = self.data.get(fs.image_id)
+        if hit is not None and hit[0] == fs.pk:
+            return hit[1]
+        with fs.file.open("rb") as fh:
+            with np.load(io.BytesIO(fh.read()), allow_pickle=False) as data:
+                feats = Features.from_npz({k: data[k] for k in data.files})
+        with self.lock:
+            if len(self.data) >= self.size:
+                self.data.pop(next(iter(self.data)))
+            self.data[fs.image_id] = (fs.pk, feats)
+        return feats
+
+    def pop(self, image_id, default=None):
+        with self.lock:
+            return self.data.pop(image_id, default)
+
+
+_FEATURES = _FeatureCache()
+_INDEXES: dict[tuple[str, str], ShortlistIndex] = {}
+_INDEX_LOCK = threading.Lock()
+
+
+def _reference_images():
+    return SightingImage.objects.filter(
+        sighting__status__in=REFERENCE_STATUSES, sighting__individual__isnull=False
+    ).select_related("sighting", "sighting__station")
+
+
+def _entry(image: SightingImage, feats) -> Entry:
+    s = image.sighting
+    location = s.location_id or (s.station.location_id if s.station_id else None)
+    return Entry(key=image.pk, individual=s.individual_id, body_part=image.body_part or "",
+                 station=s.station_id, location=location, sighting=s.pk, image_size=tuple(feats.image_size))
+
+
+def _catalog_index(name: str, progress: Callable[[str, int, int], None] | None = None) -> ShortlistIndex:
+    """This process's index for extractor `name`, brought in line with the catalog (adds and removals)."""
+    ex = _extractor(name, _device())
+    key = (name, ex.version)
+    with _INDEX_LOCK:
+        index = _INDEXES.get(key)
+        refs = list(_reference_images())
+        wanted = {img.pk: img for img in refs}
+        if index is not None:
+            for gone in [k for k, e in index.entries.items() if k not in wanted or e.individual != wanted[k].sighting.individual_id]:
+                index.remove(gone)
+        missing = [img for pk, img in wanted.items() if index is None or pk not in index.entries]
+        sets = {fs.image_id: fs for fs in FeatureSet.objects.filter(
+            image_id__in=[img.pk for img in missing], extractor=name, version=ex.version)}
+        for i, img in enumerate(missing):
+            fs = sets.get(img.pk)
+            if fs is None or fs.box != _box_key(_box(img)):
+                if progress:
+                    progress("extracting", i, len(missing))
+                fs = features_extract(image=img, extractor=name)
+            feats = _FEATURES.get(fs)
+            if index is None:
+                dim = int(feats.descriptors.shape[1]) if feats.descriptors.ndim == 2 else 0
+                if dim == 0:
+                    continue
+                index = ShortlistIndex(dim=dim)
+            if len(feats.descriptors):
+                index.add(_entry(img, feats), feats.descriptors, feats.keypoints, feats.scores)
+        if index is None:
+            index = ShortlistIndex(dim=1)
+        _INDEXES[key] = index
+        return index
+
+
+def catalog_index_add(*, sighting: Sighting) -> None:
+    """Extract and index a sighting that joined the catalog (bulk queue), for the default extractor."""
+    for image in sighting.images.all():
+        features_extract(image=image)
+    name = settings.MATCHING_DEFAULT_EXTRACTOR
+    if (name, _extractor(name, _device()).version) in _INDEXES:
+        _catalog_index(name)
+
+
+def identify_run(*, run: MatchRun, progress: Callable[[str, int, int], None] | None = None) -> None:
+    """Rank the catalog's individuals for run.sighting; replaces run.candidates and sets the outcome."""
+    from matching import matcher, verify
+
+    name = run.extractor or settings.MATCHING_DEFAULT_EXTRACTOR
+    device = _device()
+    sighting = run.sighting
+    images = list(sighting.images.all())
+    queries = []
+    for i, image in enumerate(images):
+        if progress:
+            progress("extracting", i, len(images))
+        fs = features_extract(image=image, extractor=name)
+        queries.append(scoring.QueryImage(image.pk, _FEATURES.get(fs), image.body_part or "", sighting.station_id))
+    if progress:
+        progress("extracting", len(images), len(images))
+    index = _catalog_index(name)
+    filters = run.filters or {}
+    locations = set(filters.get("locations") or [])
+    body_parts = set(filters.get("body_parts") or [])
+
+    def allowed(e: Entry) -> bool:
+        if e.sighting == sighting.pk:
+            return False
+        if locations and e.location not in locations:
+            return False
+        return not body_parts or e.body_part in body_parts
+
+    def features_of(image_pk):
+        fs = FeatureSet.objects.get(image_id=image_pk, extractor=name, version=_extractor(name, device).version)
+        return _FEATURES.get(fs)
+
+    cal = calibration.load(extractor=name)
+    result = scoring.identify(
+        queries, index, features_of,
+        match_fn=lambda f0, f1: matcher.match(f0, f1, device=device),
+        verify_pair_fn=verify.verify_pair,
+        allowed=allowed, shortlist_images=settings.MATCHING_SHORTLIST,
+        likely_new_below=cal.likely_new_below if cal else 0.0, progress=progress,
+    )
+    with transaction.atomic():
+        run.candidates.all().delete()
+        rows = []
+        for rank, cand in enumerate(result.candidates[:MAX_CANDIDATES], start=1):
+            best = cand.best
+            pts = best.matches[:MAX_OVERLAY_MATCHES] if best is not None else np.zeros((0, 4))
+            rows.append(MatchCandidate(
+                run=run, individual_id=cand.individual, rank=rank, score=round(float(cand.score), 4),
+                confidence=cal.level(cand.score) if cal else Confidence.UNCERTAIN,
+                num_inliers=cand.num_inliers, body_parts=list(cand.body_parts),
+                query_image_id=best.query_key if best else None,
+                reference_image_id=best.reference_key if best else None,
+                matches=[[round(float(v), 1) for v in row] for row in pts],
+            ))
+        MatchCandidate.objects.bulk_create(rows)
+        run.likely_new = result.likely_new
+        run.top_score = float(result.top_score) if result.candidates else None
+        run.calibration_version = cal.version if cal else ""
+        if result.reason and not result.candidates:
+            logger.info("run %s: %s", run.pk, result.reason)
+        run.save(update_fields=["likely_new", "top_score", "calibration_version"])

@@ -1,0 +1,76 @@
+"""Calibration: fitted thresholds meet their precisions, levels are monotone, files round-trip."""
+
+import json
+import random
+
+import pytest
+
+from matching.calibration import CALIBRATION_DIR, Calibration, fit, fit_thresholds, load, save
+
+
+def synthetic_samples(seed=0):
+    """Right answers score higher than wrong ones, with overlap in the middle."""
+    rng = random.Random(seed)
+    right = [(rng.uniform(20, 200), True) for _ in range(300)]
+    wrong = [(rng.uniform(0, 40), False) for _ in range(300)]
+    return right + wrong
+
+
+def test_fitted_levels_meet_their_stated_precision_on_the_fitting_data():
+    samples = synthetic_samples()
+    t = fit_thresholds(samples)
+    assert t["excellent"] >= t["good"] >= t["fair"]
+    bands = {"excellent": (t["excellent"], float("inf")), "good": (t["good"], t["excellent"]),
+             "fair": (t["fair"], t["good"])}
+    for name, target in (("excellent", 0.99), ("good", 0.95), ("fair", 0.80)):
+        lo, hi = bands[name]
+        band = [c for s, c in samples if lo <= s < hi]
+        if band:
+            assert sum(band) / len(band) >= target
+
+
+def test_level_is_monotone_in_the_score():
+    cal = Calibration(version="t", extractor="x", thresholds={"excellent": 50, "good": 30, "fair": 10},
+                      likely_new_below=5)
+    order = {"uncertain": 0, "fair": 1, "good": 2, "excellent": 3}
+    levels = [order[cal.level(s / 2)] for s in range(0, 200)]
+    assert levels == sorted(levels)
+    assert cal.level(50) == "excellent" and cal.level(9.99) == "uncertain"
+    assert cal.is_likely_new(4) and not cal.is_likely_new(5)
+
+
+def test_a_level_no_band_can_support_is_never_given():
+    # Right and wrong answers indistinguishable: no score band reaches 99 %.
+    samples = [(float(s), s % 2 == 0) for s in range(100)]
+    t = fit_thresholds(samples)
+    assert all(s < t["excellent"] for s, _ in samples)
+
+
+def test_fit_from_reports_records_what_it_was_fitted_on_and_round_trips(tmp_path):
+    rng = random.Random(1)
+    report = {"dataset": "toy", "ignore_boxes": False, "extractor_version": "1", "samples": []}
+    for i in range(200):
+        right = rng.random() < 0.8
+        report["samples"].append({"eligible": True, "individual": "a", "top": "a" if right else "b",
+                                  "top_score": rng.uniform(30, 100) if right else rng.uniform(0, 35),
+                                  "best_wrong": rng.uniform(0, 30)})
+    cal = fit([report], version="test-1", extractor="aliked")
+    assert cal.fitted_on["sets"][0]["dataset"] == "toy" and cal.fitted_on["sets"][0]["eligible_queries"] == 200
+    assert cal.likely_new_below <= cal.thresholds["fair"]
+    path = save(cal, tmp_path)
+    assert json.loads(path.read_text())["version"] == "test-1"
+    again = load("test-1", folder=tmp_path)
+    assert again.thresholds == cal.thresholds
+    assert load(extractor="aliked", folder=tmp_path).version == "test-1"
+    assert load(extractor="disk", folder=tmp_path) is None
+
+
+def test_shipped_calibration_files_are_monotone_and_state_their_data():
+    files = sorted(CALIBRATION_DIR.glob("*.json"))
+    if not files:
+        pytest.skip("no calibration file shipped yet")
+    for path in files:
+        cal = load(path.stem)
+        t = cal.thresholds
+        assert t["excellent"] >= t["good"] >= t["fair"], path
+        assert cal.fitted_on["sets"] and cal.fitted_on["date"], path

@@ -1,0 +1,140 @@
+"""Ranking individuals from verified pairs (pure; a tiny fake matcher stands in for LightGlue)."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from matching.index import Entry, ShortlistIndex
+from matching.scoring import QueryImage, combine, identify
+
+
+@dataclass
+class Feats:
+    keypoints: np.ndarray
+    descriptors: np.ndarray
+    scores: np.ndarray
+    image_size: tuple = (640, 480)
+
+
+@dataclass
+class FakeMatches:
+    idx0: np.ndarray
+    idx1: np.ndarray
+    confidence: np.ndarray
+
+
+@dataclass
+class FakeVerified:
+    inlier_mask: np.ndarray
+    num_inliers: int
+
+
+def fake_match(f0, f1):
+    sim = f0.descriptors @ f1.descriptors.T
+    nn = sim.argmax(1)
+    ok = sim[np.arange(len(nn)), nn] > 0.9
+    return FakeMatches(np.flatnonzero(ok), nn[ok], sim[np.arange(len(nn)), nn][ok].astype(np.float32))
+
+
+def fake_verify(f0, f1, m, *, same_camera):
+    keep = np.ones(len(m.idx0), bool)
+    if same_camera:  # drop motionless correspondences, like verify.suppress_static
+        keep = np.linalg.norm(f0.keypoints[m.idx0] - f1.keypoints[m.idx1], axis=1) >= 12
+    return FakeVerified(keep, int(keep.sum()))
+
+
+def pattern(rng, n=60, dim=32):
+    d = rng.normal(size=(n, dim)).astype(np.float32)
+    return d / np.linalg.norm(d, axis=1, keepdims=True)
+
+
+def feats(desc, rng, shift=0.0):
+    return Feats(rng.uniform(50, 600, (len(desc), 2)).astype(np.float32) + shift, desc, np.ones(len(desc), np.float32))
+
+
+def catalog(specs, rng):
+    """specs: key -> (individual, body_part, location, station, descriptors)."""
+    index = ShortlistIndex(dim=32)
+    store = {}
+    for key, (ind, part, loc, station, desc) in specs.items():
+        f = feats(desc, rng)
+        store[key] = f
+        index.add(Entry(key=key, individual=ind, body_part=part, location=loc, station=station, image_size=f.image_size),
+                  f.descriptors, f.keypoints, f.scores)
+    return index, store
+
+
+def run(queries, index, store, **kw):
+    return identify(queries, index, store.__getitem__, match_fn=fake_match, verify_pair_fn=fake_verify, **kw)
+
+
+def test_individuals_not_images_are_ranked_and_the_source_comes_first():
+    rng = np.random.default_rng(0)
+    a, b = pattern(rng), pattern(rng)
+    index, store = catalog({1: ("A", "", 1, None, a), 2: ("A", "", 1, None, a[:30]), 3: ("B", "", 1, None, b)}, rng)
+    result = run([QueryImage("q", feats(a[:45], rng))], index, store)
+    assert [c.individual for c in result.candidates][:2] == ["A", "B"]
+    assert len({c.individual for c in result.candidates}) == len(result.candidates)
+    top = result.candidates[0]
+    assert top.best.reference_key == 1 and top.num_inliers == 45
+    assert top.best.matches.shape == (45, 4)
+    assert result.candidates[1].score == 0.0 and not result.likely_new
+
+
+def test_a_right_flank_is_never_compared_with_a_left_flank_but_unknown_is():
+    rng = np.random.default_rng(1)
+    a = pattern(rng)
+    index, store = catalog({1: ("A", "left_flank", 1, None, a), 2: ("B", "", 1, None, a[:40])}, rng)
+    right = run([QueryImage("q", feats(a, rng), body_part="right_flank")], index, store)
+    assert [c.individual for c in right.candidates] == ["B"]
+    left = run([QueryImage("q", feats(a, rng), body_part="left_flank")], index, store)
+    assert left.candidates[0].individual == "A"
+
+
+def test_location_filter_and_own_sighting_exclusion_go_through_allowed():
+    rng = np.random.default_rng(2)
+    a = pattern(rng)
+    index, store = catalog({1: ("A", "", 1, None, a), 2: ("B", "", 2, None, a[:50])}, rng)
+    result = run([QueryImage("q", feats(a, rng))], index, store, allowed=lambda e: e.location == 2)
+    assert [c.individual for c in result.candidates] == ["B"]
+
+
+def test_static_background_of_the_same_station_gives_no_evidence():
+    rng = np.random.default_rng(3)
+    bg = pattern(rng)
+    ref = feats(bg, rng)
+    index = ShortlistIndex(dim=32)
+    index.add(Entry(key=1, individual="A", station="S1", image_size=ref.image_size), ref.descriptors, ref.keypoints)
+    same_pixels = Feats(ref.keypoints.copy(), bg.copy(), np.ones(len(bg), np.float32), ref.image_size)
+    result = identify([QueryImage("q", same_pixels, station="S1")], index, {1: ref}.__getitem__,
+                      match_fn=fake_match, verify_pair_fn=fake_verify)
+    assert all(c.score == 0 for c in result.candidates) and result.likely_new
+
+
+def test_evidence_from_several_images_of_a_sighting_adds_up():
+    rng = np.random.default_rng(4)
+    a = pattern(rng)
+    index, store = catalog({1: ("A", "", 1, None, a)}, rng)
+    one = run([QueryImage("q1", feats(a[:20], rng))], index, store)
+    two = run([QueryImage("q1", feats(a[:20], rng)), QueryImage("q2", feats(a[20:40], rng))], index, store)
+    assert two.candidates[0].score > one.candidates[0].score
+    assert combine([10.0, 4.0, 0.0]) == 12.0
+
+
+def test_a_query_without_keypoints_gets_a_clear_outcome():
+    rng = np.random.default_rng(5)
+    index, store = catalog({1: ("A", "", 1, None, pattern(rng))}, rng)
+    blank = Feats(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.float32), np.zeros(0, np.float32))
+    result = run([QueryImage("q", blank)], index, store)
+    assert result.candidates == [] and result.likely_new and "no keypoints" in result.reason
+    empty = identify([QueryImage("q", feats(pattern(rng), rng))], ShortlistIndex(dim=32), {}.__getitem__,
+                     match_fn=fake_match, verify_pair_fn=fake_verify)
+    assert empty.candidates == [] and "catalog" in empty.reason
+
+
+def test_below_the_likely_new_threshold_the_outcome_is_likely_new():
+    rng = np.random.default_rng(6)
+    a = pattern(rng)
+    index, store = catalog({1: ("A", "", 1, None, a)}, rng)
+    result = run([QueryImage("q", feats(a[:12], rng))], index, store, likely_new_below=100.0)
+    assert result.candidates[0].score > 0 and result.likely_new

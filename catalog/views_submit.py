@@ -21,13 +21,13 @@ from catalog.selectors import organizations_for, sightings_for, stations_for, us
 from catalog.submission import EDITABLE_STATUSES, image_annotate, sighting_details_update, submission_create
 
 
-def _station_points(user, stations) -> str:
+def _station_points(user, stations) -> list[dict]:
     """Station markers for the place picker, through the privacy rules."""
     points = []
     for station in stations:
         lat, lon, exact = station_point_for(user, station)
         points.append({"id": station.pk, "label": str(station), "lat": lat, "lon": lon, "exact": exact})
-    return json.dumps(points)
+    return points
 
 
 def _map_context(user) -> dict:

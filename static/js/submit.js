@@ -216,8 +216,9 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    initDropzone();
-    initPlaceMap();
-    initEditors();
+    // Each part works on its own: a map that can't start must not take the box editor down.
+    [initDropzone, initPlaceMap, initEditors].forEach(function (init) {
+      try { init(); } catch (e) { window.setTimeout(function () { throw e; }); }
+    });
   });
 })();

@@ -68,3 +68,9 @@ def decisions(world, alice):
         sighting=s, user=alice, action=ReviewAction.CONFIRM, individual=world["individual"],
         previous_status=SightingStatus.AWAITING_REVIEW, new_status=SightingStatus.IDENTIFIED,
     )
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    """Password hashing dominates these tests' set-up (four users each); strength is not under test here."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -7,6 +7,7 @@ ReviewConflict naming the first decision. Every decision is stored in ReviewDeci
 
 import re
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -124,7 +125,9 @@ def _decide(
     if status in REFERENCE_STATUSES:
         pk = sighting.pk
         # Its images are references now; the index picks them up once the decision is committed.
-        transaction.on_commit(lambda: async_task("matching.tasks.index_sighting", pk))
+        # Bulk queue: indexing must not delay identifications, and identify_run also adds any
+        # reference that is not indexed yet, so a late index task loses nothing.
+        transaction.on_commit(lambda: async_task("matching.tasks.index_sighting", pk, cluster=settings.QUEUE_BULK))
     return decision
 
 

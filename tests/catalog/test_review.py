@@ -24,7 +24,7 @@ def test_confirm_joins_the_individual_records_the_decision_and_queues_indexing(
     pending, alice, django_capture_on_commit_callbacks, monkeypatch
 ):
     queued = []
-    monkeypatch.setattr(review, "async_task", lambda *args, **kw: queued.append(args))
+    monkeypatch.setattr(review, "async_task", lambda *args, **kw: queued.append((args, kw)))
     cat = IndividualFactory()
     with django_capture_on_commit_callbacks(execute=True):
         decision = review.review_confirm(sighting=pending, individual=cat, reviewer=alice)
@@ -33,7 +33,7 @@ def test_confirm_joins_the_individual_records_the_decision_and_queues_indexing(
     assert pending.status == SightingStatus.IDENTIFIED and pending.individual == cat
     assert (decision.user, decision.action, decision.previous_status) == (alice, ReviewAction.CONFIRM, "awaiting_review")
     assert cat.first_seen == cat.last_seen == pending.observed_at
-    assert queued == [("matching.tasks.index_sighting", pending.pk)]
+    assert queued == [(("matching.tasks.index_sighting", pending.pk), {"cluster": "bulk"})]
 
 
 def test_first_and_last_seen_follow_confirmations_and_undo(org_a, alice):

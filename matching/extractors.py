@@ -23,6 +23,8 @@ DEFAULT_MAX_KEYPOINTS = 2048
 # Below this grey-level standard deviation an image (or crop) has no texture to describe;
 # detectors would only fire on padding artefacts at its border.
 MIN_TEXTURE_STD = 2.0
+# Keypoints this close (prepared pixels) to an overlay logo are dropped: their descriptors see it.
+MASK_MARGIN_PX = 8.0
 
 EXTRACTORS: dict[str, dict[str, Any]] = {
     "sift": {
@@ -31,28 +33,28 @@ EXTRACTORS: dict[str, dict[str, Any]] = {
         "licence": "SIFT patent expired in 2020; OpenCV Apache-2.0",
         "weights": [],
         "matcher_weights": ["sift_lightglue (optional)"],
-        "version": "1",
+        "version": "2",
     },
     "disk": {
         "description": "DISK (kornia, depth checkpoint) + LightGlue",
         "licence": "DISK Apache-2.0; LightGlue Apache-2.0",
         "weights": ["disk"],
         "matcher_weights": ["disk_lightglue"],
-        "version": "1",
+        "version": "2",
     },
     "aliked": {
         "description": "ALIKED-N16 (kornia) + LightGlue",
         "licence": "ALIKED BSD-3-Clause; LightGlue Apache-2.0",
         "weights": ["aliked"],
         "matcher_weights": ["aliked_lightglue"],
-        "version": "1",
+        "version": "2",
     },
     "xfeat": {
         "description": "XFeat (kornia) + LighterGlue",
         "licence": "XFeat and LighterGlue Apache-2.0",
         "weights": ["xfeat"],
         "matcher_weights": ["xfeat_lighterglue"],
-        "version": "1",
+        "version": "2",
     },
     "superpoint": {
         "description": "SuperPoint (our network definition, Magic Leap weights supplied by the user) + LightGlue; "
@@ -60,7 +62,7 @@ EXTRACTORS: dict[str, dict[str, Any]] = {
         "licence": NONCOMMERCIAL_SUPERPOINT,
         "weights": ["superpoint_v1"],
         "matcher_weights": ["superpoint_lightglue"],
-        "version": "1",
+        "version": "2",
     },
 }
 
@@ -187,6 +189,16 @@ def load_model(name: str, device: str = "cpu") -> Any:
     return model.eval().to(device)
 
 
+def _outside(points: np.ndarray, rects, margin: float) -> np.ndarray:
+    keep = np.ones(len(points), bool)
+    for x0, y0, x1, y1 in rects:
+        keep &= ~(
+            (points[:, 0] >= x0 - margin) & (points[:, 0] < x1 + margin)
+            & (points[:, 1] >= y0 - margin) & (points[:, 1] < y1 + margin)
+        )
+    return keep
+
+
 class Extractor:
     """Base: prepare the image, detect, keep the strongest keypoints, map them to original pixels."""
 
@@ -229,9 +241,10 @@ class Extractor:
         else:
             with torch.inference_mode():
                 raw = self._detect(prepared.image)
-        order = np.argsort(-raw["scores"], kind="stable")[: self.max_keypoints]
-        raw = {k: v[order] for k, v in raw.items()}
         t = prepared.transform
+        keep = _outside(t.to_original(raw["keypoints"]), prepared.masked, MASK_MARGIN_PX / t.scale)
+        order = np.flatnonzero(keep)[np.argsort(-raw["scores"][keep], kind="stable")][: self.max_keypoints]
+        raw = {k: v[order] for k, v in raw.items()}
         return Features(
             keypoints=t.to_original(raw["keypoints"]),
             descriptors=raw["descriptors"].astype(np.float32),

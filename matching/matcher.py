@@ -7,6 +7,7 @@ neighbours with Lowe's ratio test on RootSIFT.
 
 from __future__ import annotations
 
+import copy
 import functools
 from dataclasses import dataclass
 
@@ -129,9 +130,26 @@ def match_mnn_ratio(d0: np.ndarray, d1: np.ndarray, ratio: float = SIFT_RATIO) -
     )
 
 
-def match(f0: Features, f1: Features, *, device: str = "cpu") -> Matches:
-    """Match two images' features (same extractor); indices refer to f0/f1 keypoints."""
+def truncate(f: Features, max_keypoints: int | None) -> Features:
+    """The ``max_keypoints`` strongest keypoints of f (extractors store them strongest first), same indices."""
+    if max_keypoints is None or len(f) <= max_keypoints:
+        return f
+    short = copy.copy(f)
+    for name in ("keypoints", "descriptors", "scores", "prepared_keypoints", "scales", "oris"):
+        value = getattr(f, name)
+        if value is not None:
+            setattr(short, name, value[:max_keypoints])
+    return short
+
+
+def match(f0: Features, f1: Features, *, device: str = "cpu", max_keypoints: int | None = None) -> Matches:
+    """Match two images' features (same extractor); indices refer to f0/f1 keypoints.
+
+    ``max_keypoints`` matches only each side's strongest keypoints: LightGlue's CPU time grows
+    with the square of the count, so a shortlist re-ranking can trade a little recall for speed.
+    """
     _check_pair(f0, f1)
+    f0, f1 = truncate(f0, max_keypoints), truncate(f1, max_keypoints)
     method = matcher_method(f0.extractor)
     if len(f0) == 0 or len(f1) == 0:
         return Matches.empty(method)
@@ -147,11 +165,18 @@ def match(f0: Features, f1: Features, *, device: str = "cpu") -> Matches:
 
 
 def match_many(
-    query: Features, gallery: list[Features], *, device: str = "cpu", batch_size: int = 16
+    query: Features,
+    gallery: list[Features],
+    *,
+    device: str = "cpu",
+    batch_size: int = 16,
+    max_keypoints: int | None = None,
 ) -> list[Matches]:
     """Match ``query`` against each gallery image; batched through LightGlue on CUDA, a loop on CPU."""
     if not gallery:
         return []
+    query = truncate(query, max_keypoints)
+    gallery = [truncate(g, max_keypoints) for g in gallery]
     device = resolve_device(device)
     method = matcher_method(query.extractor)
     for g in gallery:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from PIL import Image, ImageOps
 
 DEFAULT_LONG_SIDE = 1024
 MAX_UPSCALE = 2.0
@@ -35,6 +36,15 @@ BAR_MIN_BLACK = 0.7  # share of black pixels in a bar row (text and logos cover 
 BAR_MAX_MIDTONE = 0.12  # share of mid-grey pixels (40..150); text is bright, scenery mid-grey
 BAR_MIN_ROWS = 8
 BAR_MAX_SHARE = 0.1  # a bar is at most 10 % of the frame height
+
+
+# Overlay graphics that stick out of a bar into the scene (the RECONYX logo's oval rises ~30 px
+# above the bottom bar): columns of the band next to the bar that are mostly black or strongly
+# saturated. Scenery is rarely either; a wrong hit only hides a small strip by the bar.
+LOGO_MIN_COLUMN_SHARE = 0.5
+LOGO_MIN_SATURATION = 90
+LOGO_MIN_WIDTH_SHARE = 0.02
+LOGO_MIN_COLOURED_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,8 @@ class Prepared:
     original_size: tuple[int, int]  # (w, h) of the original image
     bars: tuple[int, int]  # info-bar rows removed at (top, bottom) of the original
     crop: tuple[int, int, int, int]  # (x0, y0, x1, y1) region of the original that was used
+    # Overlay graphics left inside the crop, (x0, y0, x1, y1) in original pixels: no keypoints there.
+    masked: tuple[tuple[int, int, int, int], ...] = ()
 
     @property
     def size(self) -> tuple[int, int]:
@@ -84,6 +96,12 @@ class Prepared:
     @property
     def is_empty(self) -> bool:
         return min(self.image.shape[:2]) < MIN_SIDE
+
+
+def load_rgb(source) -> np.ndarray:
+    """Open a path, file object or PIL image as (H, W, 3) uint8 RGB with its EXIF orientation applied."""
+    image = source if isinstance(source, Image.Image) else Image.open(source)
+    return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
 
 
 def _bar_rows(gray: np.ndarray) -> np.ndarray:
@@ -122,6 +140,38 @@ def detect_info_bars(image: np.ndarray) -> tuple[int, int]:
     return bars[0], bars[1]
 
 
+def _column_runs(flags: np.ndarray, min_length: int) -> list[tuple[int, int]]:
+    padded = np.concatenate([[False], flags, [False]])
+    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2]) if b - a >= min_length]
+
+
+def detect_bar_logos(image: np.ndarray, bars: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+    """Rectangles (x0, y0, x1, y1), original pixels, of overlay graphics rising out of the info bars."""
+    if image.ndim != 3:
+        return []
+    h, w = image.shape[:2]
+    rects = []
+    for side, bar in zip(("top", "bottom"), bars):
+        if not bar:
+            continue
+        band_height = min(bar, h - sum(bars))
+        y0, y1 = (bar, bar + band_height) if side == "top" else (h - bar - band_height, h - bar)
+        band = image[y0:y1].astype(np.int16)
+        saturation = band.max(axis=2) - band.min(axis=2)
+        gray = band.mean(axis=2)
+        saturated = saturation > LOGO_MIN_SATURATION
+        overlay = (gray < BAR_BLACK_LEVEL) | saturated
+        columns = overlay.mean(axis=0) >= LOGO_MIN_COLUMN_SHARE
+        for a, b in _column_runs(columns, max(8, int(w * LOGO_MIN_WIDTH_SHARE))):
+            # Black alone is dark scenery; a logo also has coloured (saturated) lettering.
+            if saturated[:, a:b].mean() < LOGO_MIN_COLOURED_SHARE:
+                continue
+            pad = max(4, (b - a) // 10)  # the oval's rounded ends fall below the column share
+            rects.append((max(0, a - pad), y0, min(w, b + pad), y1))
+    return rects
+
+
 def _clip_box(box, w: int, h: int, top: int, bottom: int) -> tuple[int, int, int, int]:
     y_min, y_max = top, h - bottom
     if box is None:
@@ -158,11 +208,14 @@ def prepare(
     h, w = image.shape[:2]
     top, bottom = detect_info_bars(image) if mask_bars else (0, 0)
     x0, y0, x1, y1 = _clip_box(box, w, h, top, bottom)
+    masked = tuple(
+        r for r in detect_bar_logos(image, (top, bottom)) if r[0] < x1 and r[2] > x0 and r[1] < y1 and r[3] > y0
+    )
     crop = image[y0:y1, x0:x1]
     ch, cw = crop.shape[:2]
     if min(ch, cw) == 0:
         empty = np.zeros((0, 0, 3), np.uint8)
-        return Prepared(empty, Transform(1.0, 1.0, x0, y0), (w, h), (top, bottom), (x0, y0, x1, y1))
+        return Prepared(empty, Transform(1.0, 1.0, x0, y0), (w, h), (top, bottom), (x0, y0, x1, y1), masked)
     scale = min(long_side / max(ch, cw), MAX_UPSCALE)
     if abs(scale - 1.0) > 1e-3:
         nw, nh = max(1, round(cw * scale)), max(1, round(ch * scale))
@@ -174,4 +227,4 @@ def prepare(
         sx = sy = 1.0
         crop = np.ascontiguousarray(crop)
     transform = Transform(float(sx), float(sy), float(x0), float(y0))
-    return Prepared(crop, transform, (w, h), (top, bottom), (x0, y0, x1, y1))
+    return Prepared(crop, transform, (w, h), (top, bottom), (x0, y0, x1, y1), masked)

@@ -8,7 +8,7 @@ from matching.matcher import match_mnn_ratio
 from matching.superpoint import SuperPointNet, detect_and_describe
 from matching.weights import WeightsUnavailable
 
-from .test_preprocess import frame_with_bars
+from .test_preprocess import add_logo, frame_with_bars
 from .textures import rosette_texture
 
 LEARNED = ["disk", "aliked", "xfeat"]
@@ -18,9 +18,7 @@ DIMS = {"sift": 128, "disk": 128, "aliked": 128, "xfeat": 64, "superpoint": 256}
 @pytest.fixture
 def no_user_weights(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    weights.configure(tmp_path / "weights")
-    yield
-    weights.configure(None)
+    monkeypatch.setattr(weights, "_configured_dir", tmp_path / "weights")
 
 
 def small(name):
@@ -76,6 +74,16 @@ def test_info_bar_text_gives_no_keypoints_when_bars_are_masked():
         return int(((f.keypoints[:, 1] < 16) | (f.keypoints[:, 1] >= 540 - 16)).sum())
     assert in_bars(extractor.extract(frame, mask_bars=False)) > 0
     assert in_bars(extractor.extract(frame)) == 0
+
+
+def test_a_logo_rising_out_of_the_bar_gets_no_keypoints():
+    frame = add_logo(frame_with_bars(bar=16))
+    extractor = get_extractor("sift", max_keypoints=4096, long_side=960)
+    def near_logo(f):
+        k = f.keypoints
+        return int(((k[:, 0] > 815) & (k[:, 0] < 905) & (k[:, 1] > 540 - 30)).sum())
+    assert near_logo(extractor.extract(frame, mask_bars=False)) > 0
+    assert near_logo(extractor.extract(frame)) == 0
 
 
 @pytest.mark.parametrize("image", [np.full((300, 400, 3), 90, np.uint8), np.full((6, 5, 3), 200, np.uint8)],

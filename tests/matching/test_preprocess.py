@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from matching.preprocess import MAX_UPSCALE, detect_info_bars, prepare
+from matching.preprocess import MAX_UPSCALE, detect_bar_logos, detect_info_bars, prepare
 
 from .textures import rosette_texture
 
@@ -15,6 +15,26 @@ def frame_with_bars(width=960, height=540, bar=16, seed=0):
     cv2.putText(scene, "2012-08-23 09:24 -3C M 3/10", (10, bar - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1)
     cv2.putText(scene, "PANTHERA-22  RECONYX", (10, height - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1)
     return scene
+
+
+def add_logo(frame, bar=16):
+    """A RECONYX-like green-on-black oval rising out of the bottom bar, at x 800..920."""
+    h = frame.shape[0]
+    cv2.ellipse(frame, (860, h - bar), (60, 28), 0, 0, 360, (0, 0, 0), -1)
+    cv2.ellipse(frame, (860, h - bar), (60, 28), 0, 0, 360, (0, 170, 0), 2)
+    cv2.putText(frame, "LOGO", (822, h - bar - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 170, 0), 2)
+    return frame
+
+
+def test_a_logo_rising_out_of_the_bar_is_found_and_dark_scenery_is_not():
+    frame = add_logo(frame_with_bars(bar=16))
+    rects = detect_bar_logos(frame, (16, 16))
+    assert len(rects) == 1
+    x0, y0, x1, y1 = rects[0]
+    assert x0 <= 805 and x1 >= 915 and (y0, y1) == (540 - 32, 540 - 16)
+    dark = frame_with_bars(bar=16)
+    dark[16:40, 100:400] = 5  # a black shadow under the top bar, without coloured lettering
+    assert detect_bar_logos(dark, (16, 16)) == []
 
 
 def test_info_bars_are_detected_at_top_and_bottom():

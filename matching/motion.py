@@ -79,25 +79,23 @@ def _align(moving: np.ndarray, reference: np.ndarray, valid: np.ndarray) -> np.n
     return moving * (ref_level / mov_level)
 
 
-def _difference_maps(grays: list[np.ndarray], valid: np.ndarray) -> list[np.ndarray]:
-    """Per frame: the smallest absolute difference to any other (aligned) frame, blurred."""
-    blurred = [cv2.GaussianBlur(g, (5, 5), 0) for g in grays]
-    maps = []
-    for i, frame in enumerate(blurred):
-        diffs = [np.abs(frame - _align(other, frame, valid)) for j, other in enumerate(blurred) if j != i]
-        # Pixels that differ from every other frame are where the animal is in THIS frame; with two
-        # frames this is simply their difference (both positions of the animal).
-        maps.append(np.minimum.reduce(diffs) * valid)
-    return maps
+def _neighbours(i: int, n: int, k: int) -> list[int]:
+    """Up to k other frame indices nearest to i in burst order (frames come in trigger order)."""
+    others = sorted((j for j in range(n) if j != i), key=lambda j: (abs(j - i), j))
+    return others[:k]
+
+
+def _threshold(diff: np.ndarray, valid: np.ndarray) -> float:
+    values = diff[valid > 0]
+    # Noise level from the median absolute difference: most of a trigger's frame is static.
+    noise = float(np.median(values)) * 1.4826 + 1.0 if values.size else 1.0
+    return max(12.0, 4.0 * noise)
 
 
 def _box_from_map(diff: np.ndarray, valid: np.ndarray) -> tuple[tuple[int, int, int, int], float] | None:
-    values = diff[valid > 0]
-    if values.size == 0:
+    if not valid.any():
         return None
-    # Noise level from the median absolute difference: most of a trigger's frame is static.
-    noise = float(np.median(values)) * 1.4826 + 1.0
-    threshold = max(12.0, 4.0 * noise)
+    threshold = _threshold(diff, valid)
     mask = (diff > threshold).astype(np.uint8)
     if mask.sum() < 0.0005 * valid.sum():
         return None
@@ -126,36 +124,68 @@ def _box_from_map(diff: np.ndarray, valid: np.ndarray) -> tuple[tuple[int, int, 
     return (x, y, w, h), float(np.clip(score, 0.0, 1.0))
 
 
+class BurstMotion:
+    """Change maps of one burst (>= 2 frames of one size), computed once, at a small working width."""
+
+    def __init__(self, frames: list[Image.Image | np.ndarray], *, work_width: int = WORK_WIDTH, neighbours: int = 4):
+        sizes = {(f.size if isinstance(f, Image.Image) else (f.shape[1], f.shape[0])) for f in frames}
+        if len(sizes) > 1:
+            raise ValueError("Motion needs frames of one size (one camera trigger).")
+        self.n = len(frames)
+        self.full_w, self.full_h = sizes.pop() if sizes else (0, 0)
+        self.min_maps: list[np.ndarray] = []
+        self.max_maps: list[np.ndarray] = []
+        if self.n < 2:
+            return
+        grays = [_gray(f, min(work_width, self.full_w)) for f in frames]
+        top, bottom = info_bar_rows(grays)
+        self.valid = np.ones_like(grays[0], dtype=np.float32)
+        self.valid[:top] = 0
+        if bottom:
+            self.valid[-bottom:] = 0
+        self.scale_x = self.full_w / grays[0].shape[1]
+        self.scale_y = self.full_h / grays[0].shape[0]
+        blurred = [cv2.GaussianBlur(g, (5, 5), 0) for g in grays]
+        for i, frame in enumerate(blurred):
+            diffs = [np.abs(frame - _align(blurred[j], frame, self.valid)) for j in _neighbours(i, self.n, neighbours)]
+            # Pixels that differ from every other frame are where the animal is in THIS frame; with
+            # two frames this is simply their difference (both positions of the animal).
+            self.min_maps.append(np.minimum.reduce(diffs) * self.valid)
+            # Pixels that differ from any other frame: used to tell a still rock from an animal.
+            self.max_maps.append(np.maximum.reduce(diffs) * self.valid)
+
+    def box(self, index: int) -> MotionBox | None:
+        """Box around what moves in frame ``index``, in input pixels, or None."""
+        if self.n < 2:
+            return None
+        found = _box_from_map(self.min_maps[index], self.valid)
+        if found is None:
+            return None
+        (x, y, w, h), score = found
+        x0, y0 = int(np.floor(x * self.scale_x)), int(np.floor(y * self.scale_y))
+        x1 = min(self.full_w, int(np.ceil((x + w) * self.scale_x)))
+        y1 = min(self.full_h, int(np.ceil((y + h) * self.scale_y)))
+        return MotionBox(x=x0, y=y0, w=x1 - x0, h=y1 - y0, score=score)
+
+    def changed_share(self, index: int, xyxy: tuple[float, float, float, float]) -> float | None:
+        """Share (0..1) of the box's unmasked pixels that change between frame ``index`` and the others."""
+        if self.n < 2:
+            return None
+        x0, y0, x1, y1 = xyxy
+        c0, c1 = int(x0 / self.scale_x), int(np.ceil(x1 / self.scale_x))
+        r0, r1 = int(y0 / self.scale_y), int(np.ceil(y1 / self.scale_y))
+        diff = self.max_maps[index]
+        inside = self.valid[r0:r1, c0:c1] > 0
+        if not inside.any():
+            return None
+        changed = diff[r0:r1, c0:c1][inside] > _threshold(diff, self.valid)
+        return float(changed.mean())
+
+
 def moving_regions(frames: list[Image.Image | np.ndarray], *, work_width: int = WORK_WIDTH) -> list[MotionBox | None]:
     """Per frame of one burst (same size, >= 2 frames): box around what moves, in input pixels, or None."""
-    if len(frames) < 2:
-        return [None] * len(frames)
-    sizes = {(f.size if isinstance(f, Image.Image) else (f.shape[1], f.shape[0])) for f in frames}
-    if len(sizes) != 1:
-        raise ValueError("moving_regions needs frames of one size (one camera trigger).")
-    (full_w, full_h), = sizes
-    work_width = min(work_width, full_w)
-    grays = [_gray(f, work_width) for f in frames]
-    top, bottom = info_bar_rows(grays)
-    valid = np.ones_like(grays[0], dtype=np.float32)
-    valid[:top] = 0
-    if bottom:
-        valid[-bottom:] = 0
-    if valid.sum() == 0:
-        return [None] * len(frames)
-    scale_x = full_w / grays[0].shape[1]
-    scale_y = full_h / grays[0].shape[0]
-    results: list[MotionBox | None] = []
-    for diff in _difference_maps(grays, valid):
-        found = _box_from_map(diff, valid)
-        if found is None:
-            results.append(None)
-            continue
-        (x, y, w, h), score = found
-        x0, y0 = int(np.floor(x * scale_x)), int(np.floor(y * scale_y))
-        x1, y1 = min(full_w, int(np.ceil((x + w) * scale_x))), min(full_h, int(np.ceil((y + h) * scale_y)))
-        results.append(MotionBox(x=x0, y=y0, w=x1 - x0, h=y1 - y0, score=score))
-    return results
+    burst = BurstMotion(frames, work_width=work_width)
+    return [burst.box(i) for i in range(len(frames))]
 
 
 def moving_region(frames: list[Image.Image | np.ndarray], *, index: int = 0) -> MotionBox | None:

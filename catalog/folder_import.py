@@ -165,6 +165,7 @@ def catalog_folder_import(
     skip_bad: bool = False,
     index: bool = True,
     code_prefix: str = "",
+    default_date: datetime | None = None,
 ) -> ImportReport:
     """Import every labelled image under `directory` as identified reference sightings."""
     root = Path(directory)
@@ -197,7 +198,7 @@ def catalog_folder_import(
                                            % {"enc": encounter, "ids": ", ".join(sorted(individual_codes))}))
                 continue
             _import_encounter(report, root, source, encounter, group, organization, time_zone, added_by,
-                              code_prefix, touched)
+                              code_prefix, touched, default_date)
         if report.refused and not skip_bad:
             transaction.set_rollback(True)
             raise ImportRefused(report)
@@ -214,7 +215,7 @@ def catalog_folder_import(
     return report
 
 
-def _observed_at(group: list[Row], location: Location) -> datetime:
+def _observed_at(group: list[Row], location: Location, default: datetime | None) -> datetime:
     when = next((row.observed_at for row in group if row.observed_at), None)
     if when is None:  # fall back on the camera's EXIF clock
         for row in group:
@@ -226,11 +227,14 @@ def _observed_at(group: list[Row], location: Location) -> datetime:
             if when is not None:
                 break
     if when is None:
+        when = default
+    if when is None:
         raise ValidationError(_("no date-time: the datetime column is empty and the photos have no EXIF date"))
     return local_to_aware(when, location.time_zone)
 
 
-def _import_encounter(report, root, source, encounter, group, organization, time_zone, added_by, code_prefix, touched):
+def _import_encounter(report, root, source, encounter, group, organization, time_zone, added_by, code_prefix, touched,
+                      default_date):
     first = group[0]
     relative = lambda row: str(row.path.relative_to(root))  # noqa: E731
     location, _created = Location.objects.get_or_create(name=first.location[:200], defaults={"time_zone": time_zone})
@@ -242,7 +246,7 @@ def _import_encounter(report, root, source, encounter, group, organization, time
             with transaction.atomic():
                 station = first.station_label
                 sighting = sighting_create(
-                    organization=organization, submitted_by=added_by, observed_at=_observed_at(group, location),
+                    organization=organization, submitted_by=added_by, observed_at=_observed_at(group, location, default_date),
                     location=location, latitude=first.latitude, longitude=first.longitude,
                     notes=(_("Imported from %(source)s, station %(station)s.") % {"source": source, "station": station})
                     if station else _("Imported from %(source)s.") % {"source": source},

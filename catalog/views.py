@@ -26,7 +26,7 @@ OPEN_STATUSES = (SightingStatus.SUBMITTED, SightingStatus.IDENTIFYING, SightingS
 
 
 # Pages other parts of the site provide; the dashboard links to those that exist.
-HOME_LINKS = ("submit", "review_queue", "map", "individual_list", "station_list", "population", "exports", "api-schema")
+HOME_LINKS = ("submit", "my_sightings", "review_queue", "map", "individual_list", "station_list", "population", "exports")
 
 
 def _reverse_or_none(name: str, **kwargs) -> str | None:

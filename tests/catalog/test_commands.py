@@ -252,3 +252,11 @@ def test_import_catalog_reads_a_few_rows_of_the_real_snow_leopard_set(tmp_path, 
     assert "5 photos" in out.getvalue()
     assert set(Individual.objects.values_list("code", flat=True)) == {"cat02", "cat08"}
     assert Location.objects.filter(name="Murghab_Concession").exists() or Location.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_import_catalog_default_date_places_undated_photos(tmp_path, org_a, no_enqueue):
+    _write_photo(tmp_path / "seed" / "Naryn" / "cat" / "head" / "x.jpg", seed=1)
+    call_command("import_catalog", str(tmp_path / "seed"), "--organization", org_a.slug, "--default-date", "2020-01-02",
+                 stdout=io.StringIO())
+    assert Sighting.objects.get().observed_at.isoformat() == "2020-01-02T00:00:00+00:00"

@@ -1,5 +1,6 @@
 """Import a labelled catalog folder (labels.csv, or <location>/<individual>/<body_part>/*.jpg)."""
 
+from datetime import datetime
 from pathlib import Path
 
 from django.contrib.auth.models import User
@@ -22,10 +23,13 @@ class Command(BaseCommand):
         parser.add_argument("--time-zone", default="UTC", help="zone of camera clocks for new locations (e.g. Asia/Dushanbe)")
         parser.add_argument("--user", help="username recorded as submitter")
         parser.add_argument("--code-prefix", default="", help="prefix for individual codes, e.g. 'PAMIR-'")
+        parser.add_argument("--default-date", type=datetime.fromisoformat,
+                            help="camera-local date-time for photos with neither a datetime column nor EXIF (e.g. 2020-01-01)")
         parser.add_argument("--skip-bad", action="store_true", help="import the good rows and report the bad ones")
         parser.add_argument("--no-index", action="store_true", help="do not enqueue feature extraction")
 
-    def handle(self, *args, directory, organization, location, time_zone, user, code_prefix, skip_bad, no_index, **opts):
+    def handle(self, *args, directory, organization, location, time_zone, user, code_prefix, skip_bad, no_index,
+               default_date, **opts):
         org = Organization.objects.filter(slug=organization).first()
         if org is None:
             known = ", ".join(Organization.objects.values_list("slug", flat=True)) or "none"
@@ -38,7 +42,7 @@ class Command(BaseCommand):
         try:
             report = catalog_folder_import(directory=directory, organization=org, location_name=location,
                                            time_zone=time_zone, added_by=added_by, skip_bad=skip_bad,
-                                           index=not no_index, code_prefix=code_prefix)
+                                           index=not no_index, code_prefix=code_prefix, default_date=default_date)
         except ImportRefused as exc:
             self._refused(exc.report)
             raise CommandError(str(exc)) from None

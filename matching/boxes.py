@@ -45,11 +45,12 @@ def _settings() -> tuple[bool, str]:
 
 
 def _resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "auto" or (device.startswith("cuda") and not torch.cuda.is_available()):
+        # A suggestion must not fail an upload because the GPU is gone: the CPU is fast enough.
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
 
 
 def _covers_motion(det_xyxy, motion: MotionBox) -> bool:

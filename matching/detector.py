@@ -22,6 +22,7 @@ confident boxes on rocks.
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
 import json
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ VERSION = "yolox-tiny-640-20220528"
 LICENCE = "MIT (zamba / DrivenData MegadetectorLite weights); YOLOX architecture Apache-2.0"
 WEIGHTS_FILE = "yolox_tiny_640_20220528.pth"
 KWARGS_FILE = "yolox_tiny_640_20220528_model_kwargs.json"
+# From zamba 2.7.2's wheel RECORD; a different file would silently change every suggestion.
+WEIGHTS_SHA256 = "31f8690fc62f9d0756f1e8c09b0b02e5ade106173ed0a30743d47c004f88f4e0"
 
 CONFIDENCE = 0.25  # zamba's MegadetectorLiteYoloXConfig.confidence
 NMS_IOU = 0.45  # zamba's MegadetectorLiteYoloXConfig.nms_threshold
@@ -249,9 +252,36 @@ class YOLOX(nn.Module):
 # --- weights, pre/post-processing ---------------------------------------------------------
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def weights_path() -> Path:
+    """The verified checkpoint file; DetectorUnavailable when missing or not the pinned file."""
+    path = weights_dir() / WEIGHTS_FILE
+    if _sha256(path) != WEIGHTS_SHA256:
+        raise DetectorUnavailable(f"{path} is not the MegadetectorLite file we pinned (sha256 differs).")
+    return path
+
+
+def status() -> dict:
+    """name, version, usable, reason, path, licence; checks the file without building the network."""
+    state = {"name": NAME, "version": VERSION, "licence": LICENCE, "usable": False, "reason": "", "path": ""}
+    try:
+        state["path"] = str(weights_path())
+        state["usable"] = True
+    except DetectorUnavailable as exc:
+        state["reason"] = str(exc)
+    return state
+
+
 def load_state_dict() -> dict[str, torch.Tensor]:
     """The checkpoint's model weights (the file also holds optimizer state, which we drop)."""
-    checkpoint = torch.load(weights_dir() / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+    checkpoint = torch.load(weights_path(), map_location="cpu", weights_only=True)
     return checkpoint["model"]
 
 

@@ -96,6 +96,29 @@ def test_missing_zamba_wheel_raises_detector_unavailable(monkeypatch):
         detector.weights_dir()
 
 
+def test_status_reports_the_pinned_weights_usable_and_a_different_file_unusable(monkeypatch):
+    state = detector.status()
+    assert state["usable"] and state["path"].endswith(detector.WEIGHTS_FILE)
+    assert "MIT" in state["licence"]
+
+    monkeypatch.setattr(detector, "WEIGHTS_SHA256", "0" * 64)
+    state = detector.status()
+    assert not state["usable"] and "sha256" in state["reason"]
+
+
+def test_matching_status_names_the_box_detector_and_whether_it_is_enabled(settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.DETECTOR_ENABLED = False
+    out = StringIO()
+    call_command("matching_status", stdout=out)
+
+    assert "box detector megadetector-lite" in out.getvalue()
+    assert "usable; disabled (DETECTOR_ENABLED=False)" in out.getvalue()
+
+
 @pytest.mark.slow
 def test_checkpoint_loads_strictly_with_every_key_and_shape_matched():
     state = detector.load_state_dict()

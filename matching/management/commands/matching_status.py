@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from matching import weights
+from matching import detector, weights
 from matching.extractors import EXTRACTORS, extractor_status, resolve_device
 from matching.matcher import matcher_method
 
@@ -39,3 +39,9 @@ class Command(BaseCommand):
             pinned = spec.sha256 or "not pinned (" + spec.sha256_note + ")"
             self.stdout.write(f"  {name:22} {where}")
             self.stdout.write(f"  {'':22} sha256: {pinned}")
+        self.stdout.write("")
+        box = detector.status()
+        enabled = "enabled" if settings.DETECTOR_ENABLED else "disabled (DETECTOR_ENABLED=False)"
+        usable = self.style.SUCCESS("usable") if box["usable"] else self.style.ERROR("NOT usable: " + box["reason"])
+        self.stdout.write(f"box detector {box['name']} ({box['version']}): {usable}; {enabled}")
+        self.stdout.write(f"    licence: {box['licence']}; weights: {box['path'] or 'missing'}")

@@ -157,3 +157,16 @@ def test_review_decisions_go_through_the_review_services_with_conflict_detection
     assert api(charlie).post(f"/api/sightings/{sighting.pk}/review/", body, format="json").status_code == 409
     undo = api(charlie).post(f"/api/sightings/{sighting.pk}/review/", {"action": "undo"}, format="json")
     assert undo.status_code == 201 and undo.json()["new_status"] == "awaiting_review"
+
+
+def test_lists_are_paginated_and_filterable(api, world, alice, staff):
+    client = api(staff)
+    page = client.get("/api/sightings/", {"page_size": 2}).json()
+    assert page["count"] == 3 and len(page["results"]) == 2 and page["next"]
+    assert {r["status"] for r in client.get("/api/sightings/", {"status": "identified"}).json()["results"]} == {"identified"}
+    after = client.get("/api/sightings/", {"observed_after": "2024-03-02T00:00:00Z"}).json()
+    assert after["count"] == 0
+    assert client.get("/api/stations/", {"code": "B01"}).json()["count"] == 1
+    assert api(alice).get("/api/individuals/", {"name": "le"}).json()["count"] == 1
+    # A filter never widens the scope.
+    assert api(alice).get("/api/sightings/", {"organization": world["b"]["sighting"].organization_id}).json()["count"] == 0

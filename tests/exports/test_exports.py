@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from catalog.exports.camtrap_dp import camtrap_dp_validate, camtrap_dp_write
+from catalog.exports.camtrap_dp import camtrap_dp_validate, camtrap_dp_write, standard_dir
 from catalog.exports.common import ExportScope
 from catalog.exports.geojson import sightings_geojson
 from catalog.exports.tables import individuals_csv, sightings_csv
@@ -14,6 +14,7 @@ from catalog.models import CameraStation, SightingStatus
 from tests.factories import SightingFactory, SightingImageFactory
 
 pytestmark = pytest.mark.django_db
+needs_standards = pytest.mark.skipif(not standard_dir().exists(), reason="../shared/standards is not present")
 
 
 @pytest.fixture
@@ -69,6 +70,7 @@ def test_geojson_has_protected_points_and_no_foreign_sightings(survey, at_b_stat
     json.dumps(fc)  # serialisable as is
 
 
+@needs_standards
 def test_camtrap_dp_export_validates_and_a_broken_value_does_not(survey, alice, tmp_path):
     SightingImageFactory(sighting=survey["sightings"][0], box_x=2, box_y=3, box_w=20, box_h=10, body_part="left_flank")
     SightingImageFactory(sighting=survey["sightings"][3], body_part="tail")
@@ -86,6 +88,7 @@ def test_camtrap_dp_export_validates_and_a_broken_value_does_not(survey, alice, 
     assert errors and "observationType" in errors[0]
 
 
+@needs_standards
 def test_camtrap_dp_descriptor_is_checked_against_the_profile(survey, alice, tmp_path):
     out = tmp_path / "dp"
     camtrap_dp_write(user=alice, scope=ExportScope(), directory=out, include_media=False)
@@ -95,6 +98,7 @@ def test_camtrap_dp_descriptor_is_checked_against_the_profile(survey, alice, tmp
     assert any("temporal" in e for e in camtrap_dp_validate(out))
 
 
+@needs_standards
 def test_camtrap_dp_for_another_station_owner_is_coarsened_and_says_so(survey, at_b_station, alice, tmp_path, settings):
     settings.COORDINATE_GRID_DEGREES = 0.1
     out = tmp_path / "dp"

@@ -63,6 +63,7 @@ def _snapshot():
     return sightings, individuals
 
 
+@needs_example
 def test_round_trip_export_then_import_into_an_empty_database_gives_the_same_catalog(org_a, alice, tmp_path):
     area = LocationFactory(name="Tosor", time_zone="Asia/Bishkek")
     s1 = CameraStationFactory(location=area, organization=org_a, code="T1", latitude=42.1, longitude=77.5)

@@ -1,6 +1,8 @@
 """Django admin for site admins (staff): the whole catalog, every organisation."""
 
 from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import User
 from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html
@@ -57,6 +59,24 @@ class OrganizationAdmin(admin.ModelAdmin):
     @admin.display(description=_("sightings"), ordering="_sightings")
     def num_sightings(self, obj):
         return obj._sightings
+
+
+class UserMembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 1
+    autocomplete_fields = ("organization",)
+    verbose_name = _("organisation membership")
+    verbose_name_plural = _("organisation memberships")
+
+
+# Partner accounts are made here: a user and their organisations and roles on one page.
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class PartnerUserAdmin(UserAdmin):
+    inlines = [*UserAdmin.inlines, UserMembershipInline]
+    list_filter = (*UserAdmin.list_filter, "memberships__organization", "memberships__role")
 
 
 @admin.register(Membership)

@@ -75,3 +75,13 @@ def test_partners_and_charlie_cannot_open_the_admin(client, alice, charlie, imag
         response = client.get(reverse("admin:catalog_sighting_change", args=[image.sighting.pk]))
         assert response.status_code == 302 and "/admin/login/" in response["Location"]
     assert SightingImage.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_user_admin_shows_organisation_memberships_inline(client, staff, alice):
+    client.force_login(staff)
+    response = client.get(reverse("admin:auth_user_change", args=[alice.pk]))
+    assert response.status_code == 200
+    assert "Snow Leopard Trust Kyrgyzstan" in response.content.decode()
+    changelist = client.get(reverse("admin:auth_user_changelist"), {"memberships__role": "reviewer"})
+    assert changelist.status_code == 200 and changelist.context["cl"].result_count == 1

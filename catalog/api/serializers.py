@@ -17,7 +17,8 @@ from catalog.models import (
     SightingImage,
 )
 from catalog.review import review_state_token
-from catalog.privacy import coarsen, sees_exact, sighting_point_for, station_point_for
+from catalog.exports.common import point_for_sighting
+from catalog.privacy import coarsen, sees_exact, station_point_for
 
 
 def _user(serializer: serializers.Serializer):
@@ -110,11 +111,11 @@ class SightingSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_coordinates_exact(self, obj: Sighting) -> bool:
-        return sighting_point_for(_user(self), obj)[2]
+        return point_for_sighting(_user(self), obj)[2]
 
     def to_representation(self, obj: Sighting) -> dict:
         data = super().to_representation(obj)
-        data["latitude"], data["longitude"], _exact = sighting_point_for(_user(self), obj)
+        data["latitude"], data["longitude"], _exact = point_for_sighting(_user(self), obj)
         return data
 
 

@@ -170,3 +170,13 @@ def test_lists_are_paginated_and_filterable(api, world, alice, staff):
     assert api(alice).get("/api/individuals/", {"name": "le"}).json()["count"] == 1
     # A filter never widens the scope.
     assert api(alice).get("/api/sightings/", {"organization": world["b"]["sighting"].organization_id}).json()["count"] == 0
+
+
+def test_a_sighting_placed_only_by_another_organisations_station_shows_it_coarsened(api, world, alice, settings):
+    settings.COORDINATE_GRID_DEGREES = 0.1
+    from tests.factories import SightingFactory
+
+    s = SightingFactory(organization=world["a"]["sighting"].organization, station=world["b"]["station"],
+                        location=world["location"], observed_at=world["a"]["sighting"].observed_at)
+    body = api(alice).get(f"/api/sightings/{s.pk}/").json()
+    assert (body["latitude"], body["longitude"], body["coordinates_exact"]) == (42.15, 77.15, False)

@@ -31,7 +31,9 @@ def export_download(request: HttpRequest, fmt: str) -> HttpResponse:
     if not form.is_valid():
         return render(request, "catalog/exports.html", {"form": form, "formats": FORMATS, "query": request.GET.urlencode()}, status=400)
     data = form.cleaned_data
-    return export_response(request.user, fmt, form.scope(), occasion_days=data["occasion_days"], detector=data["detector"])
+    return export_response(
+        request.user, fmt, form.scope(), occasion_days=data["occasion_days"], detector=data["detector"], media=data["media"]
+    )
 
 
 @login_required

@@ -24,6 +24,7 @@ QUERY_PARAMETERS = [
     OpenApiParameter("end", OpenApiTypes.DATE, description="last day (inclusive)"),
     OpenApiParameter("occasion_days", int, description="occasion length in days (SECR, population)"),
     OpenApiParameter("detector", str, enum=["proximity", "count"], description="SECR detector type"),
+    OpenApiParameter("media", str, enum=["1", "0"], description="Camtrap DP: include the image files (default 1)"),
 ]
 
 
@@ -68,7 +69,9 @@ class ExportView(APIView):
         if isinstance(form, Response):
             return form
         data = form.cleaned_data
-        return export_response(request.user, fmt, form.scope(), occasion_days=data["occasion_days"], detector=data["detector"])
+        return export_response(
+            request.user, fmt, form.scope(), occasion_days=data["occasion_days"], detector=data["detector"], media=data["media"]
+        )
 
 
 class PopulationView(APIView):

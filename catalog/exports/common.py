@@ -26,7 +26,7 @@ class ExportScope:
 
 
 def sightings_to_export(user: User, scope: ExportScope) -> QuerySet[Sighting]:
-    qs = sightings_for(user).prefetch_related("images")
+    qs = sightings_for(user).select_related("station__location").prefetch_related("images")
     if scope.location is not None:
         qs = qs.filter(location=scope.location)
     if scope.start is not None:

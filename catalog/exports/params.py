@@ -15,6 +15,10 @@ class ScienceQueryForm(forms.Form):
     occasion_days = forms.IntegerField(
         min_value=1, max_value=366, required=False, initial=7, label=_("Occasion length (days)")
     )
+    media = forms.ChoiceField(
+        choices=[("1", _("with images")), ("0", _("without images"))], required=False, initial="1",
+        label=_("Camtrap DP images"),
+    )
     detector = forms.ChoiceField(
         choices=[(d, d) for d in DETECTORS], required=False, initial="proximity", label=_("SECR detector type")
     )
@@ -36,6 +40,7 @@ class ScienceQueryForm(forms.Form):
                 raise forms.ValidationError(_("Choose a period of at most three years (closed-population models)."))
         data["occasion_days"] = data.get("occasion_days") or 7
         data["detector"] = data.get("detector") or "proximity"
+        data["media"] = data.get("media") != "0"
         return data
 
     def scope(self) -> ExportScope:

@@ -26,7 +26,9 @@ def _attachment(body, content_type: str, filename: str) -> HttpResponse:
     return response
 
 
-def export_response(user: User, fmt: str, scope: ExportScope, *, occasion_days: int = 7, detector: str = "proximity") -> HttpResponse:
+def export_response(
+    user: User, fmt: str, scope: ExportScope, *, occasion_days: int = 7, detector: str = "proximity", media: bool = True
+) -> HttpResponse:
     stamp = timezone.now().strftime("%Y%m%d")
     if fmt == "sightings.csv":
         return _attachment(sightings_csv(user, scope), "text/csv; charset=utf-8", f"sightings-{stamp}.csv")
@@ -35,7 +37,7 @@ def export_response(user: User, fmt: str, scope: ExportScope, *, occasion_days: 
     if fmt == "sightings.geojson":
         return _attachment(json.dumps(sightings_geojson(user, scope)), "application/geo+json", f"sightings-{stamp}.geojson")
     if fmt == "camtrap-dp.zip":
-        return _attachment(camtrap_dp_zip(user=user, scope=scope), "application/zip", f"camtrap-dp-{stamp}.zip")
+        return _attachment(camtrap_dp_zip(user=user, scope=scope, include_media=media), "application/zip", f"camtrap-dp-{stamp}.zip")
     if fmt == "secr.zip":
         captures = captures_for(user, location=scope.location, start=scope.start, end=scope.end, occasion_days=occasion_days)
         files = secr_files(user, captures, detector=detector)

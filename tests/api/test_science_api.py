@@ -106,3 +106,11 @@ def test_no_exact_coordinate_of_another_organisation_reaches_an_outsider(api, wo
     assert "41.95" in text  # A's points do appear, coarsened
     for exact in ("41.913", "41.914", "78.345", "78.346"):
         assert exact not in text
+
+
+def test_camtrap_dp_download_can_leave_the_images_out(api, world, alice):
+    with_media = api(alice).get("/api/exports/camtrap-dp.zip")
+    without = api(alice).get("/api/exports/camtrap-dp.zip", {"media": "0"})
+    names = lambda r: zipfile.ZipFile(io.BytesIO(r.content)).namelist()  # noqa: E731
+    assert any(n.startswith("media/") for n in names(with_media))
+    assert not any(n.startswith("media/") for n in names(without)) and "observations.csv" in names(without)

@@ -122,3 +122,14 @@ def test_demo_banner_shows_whenever_demo_data_is_loaded(client, alice, settings)
     assert b"demo-banner" not in client.get(reverse("home")).content
     Organization.objects.create(name="Demo org", slug="demo-x", is_demo=True)
     assert b"demo-banner" in client.get(reverse("home")).content
+
+
+@pytest.mark.django_db
+def test_home_dashboard_query_count_does_not_grow_with_sightings(client, alice, org_a, django_assert_max_num_queries):
+    for n in range(6):
+        sighting = sighting_create(organization=org_a, submitted_by=alice,
+                                   observed_at=datetime(2024, 5, 1 + n, tzinfo=timezone.utc))
+        image_add(sighting=sighting, file=_upload(seed=10 + n, size=(64, 48)), body_part=BodyPart.HEAD, added_by=alice)
+    client.force_login(alice)
+    with django_assert_max_num_queries(15):
+        assert client.get(reverse("home")).status_code == 200

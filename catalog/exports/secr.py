@@ -55,14 +55,18 @@ def captures_for(user: User, *, location: Location, start: date, end: date, occa
     result = Captures(location=location, occasions=occasions)
     tz = zone_of(location)
     scope = ExportScope(location=location, start=start, end=end, identified_only=True)
-    for s in sightings_to_export(user, scope).exclude(status="unidentifiable"):
-        occ = occasion_of(s.observed_at.astimezone(tz).date(), occasions)
+    rows = (
+        sightings_to_export(user, scope).exclude(status="unidentifiable")
+        .values_list("pk", "observed_at", "station_id", "individual__code")
+    )
+    for _pk, observed_at, station_id, code in rows:
+        occ = occasion_of(observed_at.astimezone(tz).date(), occasions)
         if occ is None:  # the UTC date filter is a day wider than the local period
             continue
-        if s.station_id is None:
+        if station_id is None:
             result.left_out += 1
             continue
-        result.records.append((s.individual.code, occ, s.station_id))
+        result.records.append((code, occ, station_id))
     return result
 
 

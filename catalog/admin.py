@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
+from django.db import transaction
 from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html
@@ -19,6 +20,7 @@ from catalog.models import (
     Sighting,
     SightingImage,
 )
+from catalog.services import images_delete
 
 admin.site.site_header = _("Snow leopard ID administration")
 admin.site.site_title = _("Snow leopard ID admin")
@@ -129,6 +131,7 @@ class SightingImageInline(admin.TabularInline):
 
     model = SightingImage
     extra = 0
+    can_delete = False  # delete on the image's own page, which removes its files too
     fields = ("preview", "body_part", "box_x", "box_y", "box_w", "box_h", "box_source", "original_filename",
               "width", "height", "exif_datetime")
     readonly_fields = ("preview", "original_filename", "width", "height", "exif_datetime")
@@ -171,6 +174,16 @@ class SightingAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_images=Count("images", distinct=True)).prefetch_related("images")
 
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            images_delete(images=obj.images.all())
+            obj.delete()
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            images_delete(images=SightingImage.objects.filter(sighting__in=queryset))
+            queryset.delete()
+
     @admin.display(description=_("photos"), ordering="_images")
     def num_images(self, obj):
         return obj._images
@@ -195,6 +208,12 @@ class SightingImageAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def delete_model(self, request, obj):
+        images_delete(images=[obj])
+
+    def delete_queryset(self, request, queryset):
+        images_delete(images=queryset)
 
     @admin.display(description=_("image"))
     def preview(self, obj):

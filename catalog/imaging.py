@@ -283,6 +283,17 @@ def local_to_aware(value: datetime | None, time_zone: str | None) -> datetime | 
     return value.replace(tzinfo=zone)
 
 
+# Thumbnail sizes (longest side, px) the site serves; anything else is refused so that a
+# crafted URL can't fill the disk with one cached file per integer.
+THUMB_SIZES = (160, 320, 640, 1024)
+DEFAULT_THUMB_SIZE = 320
+
+
+def thumbnail_name(image, size: int) -> str:
+    """Storage name of a SightingImage's cached thumbnail; the sha256 part changes with the pixels."""
+    return f"thumbs/{size}/{image.uuid}-{image.sha256[:12]}.jpg"
+
+
 def thumbnail_bytes(source, size: int) -> bytes:
     """JPEG thumbnail (longest side `size` px) of a stored, already normalised image file."""
     with Image.open(source) as image:

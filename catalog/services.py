@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from catalog.imaging import encode_normalised, image_validate, local_to_aware
+from catalog.imaging import THUMB_SIZES, encode_normalised, image_validate, local_to_aware, thumbnail_name
 from catalog.models import (
     BodyPart,
     BoxSource,
@@ -189,3 +189,20 @@ def image_add(
             raise
         _delete_unless_committed(obj.file.storage, stored_name)
     return obj
+
+
+def _stored_names(image: SightingImage) -> list[str]:
+    return [image.file.name, *(thumbnail_name(image, size) for size in THUMB_SIZES)]
+
+
+def images_delete(*, images) -> int:
+    """Delete images (rows and, once that commits, their files and thumbnails); returns how many."""
+    images = list(images)
+    storage = SightingImage._meta.get_field("file").storage
+    names = [name for image in images for name in _stored_names(image)]
+    with transaction.atomic():
+        for image in images:
+            image.delete()
+        # Files go only after the commit: a rolled-back delete must still find its photos.
+        transaction.on_commit(lambda: [storage.delete(name) for name in names if name])
+    return len(images)

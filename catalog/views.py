@@ -11,14 +11,10 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
-from catalog.imaging import thumbnail_bytes
+from catalog.imaging import DEFAULT_THUMB_SIZE, THUMB_SIZES, thumbnail_bytes, thumbnail_name
 from catalog.models import REFERENCE_STATUSES, SightingStatus
 from catalog.selectors import images_for, individuals_for, memberships_for, organizations_for, sightings_for
 
-# Thumbnail sizes (longest side, px) the site asks for; anything else is refused so that a
-# crafted URL can't fill the disk with one cached file per integer.
-THUMB_SIZES = (160, 320, 640, 1024)
-DEFAULT_THUMB_SIZE = 320
 # Private: a shared cache must never hand one partner's image to another.
 CACHE_CONTROL = "private, max-age=86400"
 
@@ -94,10 +90,6 @@ def image_file(request: HttpRequest, uuid) -> HttpResponse:
     response["Cache-Control"] = CACHE_CONTROL
     response["ETag"] = etag
     return response
-
-
-def thumbnail_name(image, size: int) -> str:
-    return f"thumbs/{size}/{image.uuid}-{image.sha256[:12]}.jpg"
 
 
 @require_GET

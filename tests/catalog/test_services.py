@@ -168,3 +168,35 @@ def test_image_add_refuses_a_box_outside_the_image(sighting, alice, media_root):
 def test_image_add_refuses_an_unknown_body_part(sighting, alice):
     with pytest.raises(ValidationError):
         image_add(sighting=sighting, file=_photo(seed=8), body_part="wing", added_by=alice)
+
+
+@pytest.mark.django_db
+def test_images_delete_removes_files_only_after_commit(sighting, alice, media_root, django_capture_on_commit_callbacks):
+    from catalog.services import images_delete
+
+    image = image_add(sighting=sighting, file=_photo(seed=9), body_part=BodyPart.HEAD, added_by=alice)
+    pk = image.pk
+    with pytest.raises(ZeroDivisionError):
+        with transaction.atomic():
+            images_delete(images=[image])
+            1 / 0
+    assert SightingImage.objects.filter(pk=pk).exists()
+    assert len(_stored_files(media_root)) == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        assert images_delete(images=SightingImage.objects.filter(pk=pk)) == 1
+    assert not SightingImage.objects.exists()
+    assert _stored_files(media_root) == []
+
+
+@pytest.mark.django_db
+def test_deleting_a_sighting_in_the_admin_removes_its_photo_files(client, staff, sighting, alice, media_root,
+                                                                 django_capture_on_commit_callbacks):
+    from django.urls import reverse
+
+    image_add(sighting=sighting, file=_photo(seed=10), body_part=BodyPart.HEAD, added_by=alice)
+    client.force_login(staff)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("admin:catalog_sighting_delete", args=[sighting.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    assert not Sighting.objects.filter(pk=sighting.pk).exists()
+    assert _stored_files(media_root) == []

@@ -274,3 +274,30 @@ def test_my_sightings_lists_only_my_organisations(client, bob, charlie, org_a, o
     client.force_login(bob)
     html = client.get(reverse("my_sightings")).content.decode()
     assert f'data-sighting="{mine.pk}"' in html and f'data-sighting="{theirs.pk}"' not in html
+
+
+def test_place_is_prefilled_from_exif_gps(client, bob, org_a):
+    rng = np.random.default_rng(11)
+    img = Image.fromarray(rng.integers(0, 255, (72, 96, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif.get_ifd(0x8825).update({1: "N", 2: (41.0, 30.0, 0.0), 3: "E", 4: (75.0, 15.0, 0.0)})
+    out = io.BytesIO()
+    img.save(out, "JPEG", exif=exif)
+    client.force_login(bob)
+    client.post(reverse("submit"), {"organization": org_a.pk, "body_part": "unknown", "files": [upload("gps.jpg", out.getvalue())]})
+    sighting = Sighting.objects.get()
+    assert (round(sighting.latitude, 3), round(sighting.longitude, 3)) == (41.5, 75.25)
+
+
+def test_date_on_the_photos_page_is_local_time_of_the_station(client, bob, org_a):
+    from tests.factories import CameraStationFactory, LocationFactory
+
+    station = CameraStationFactory(location=LocationFactory(name="Naryn", time_zone="Asia/Bishkek"))
+    sighting = SightingFactory(organization=org_a)
+    SightingImageFactory(sighting=sighting)
+    client.force_login(bob)
+    client.post(reverse("sighting_edit", args=[sighting.pk]), {"observed_at": "2024-03-01T14:30", "station": station.pk})
+    sighting.refresh_from_db()
+    assert sighting.station == station and sighting.observed_at.isoformat() == "2024-03-01T08:30:00+00:00"
+    page = client.get(reverse("sighting_edit", args=[sighting.pk])).content.decode()
+    assert 'value="2024-03-01T14:30:00"' in page

@@ -27,7 +27,17 @@ from django_q.tasks import async_task
 from PIL import Image
 
 from catalog.exports.camtrap_dp import STUDY_AREA_TAG
-from catalog.imports.common import DUPLICATE, IMPORTED, REFUSED, SKIPPED, ImportRefused, Progress, Report, Source
+from catalog.imports.common import (
+    DUPLICATE,
+    IMPORTED,
+    MAX_TABLE_BYTES,
+    REFUSED,
+    SKIPPED,
+    ImportRefused,
+    Progress,
+    Report,
+    Source,
+)
 from catalog.models import (
     REFERENCE_STATUSES,
     BodyPart,
@@ -88,7 +98,10 @@ class CamtrapDpImporter:
         self.source, self.org, self.user, self.location = source, organization, user, location
         self.report = Report()
         self.root = self._find_root()
-        self.descriptor = json.loads(self.source.read(self._join("datapackage.json")).decode("utf-8-sig"))
+        try:
+            self.descriptor = json.loads(self.source.read(self._join("datapackage.json")).decode("utf-8-sig"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ImportRefused(_("datapackage.json can't be read: %(error)s") % {"error": exc}) from None
         self.tables = {name: self._table(name) for name in RESOURCES}
         self.individual_info = self._individuals_resource()
 
@@ -111,9 +124,11 @@ class CamtrapDpImporter:
         if not path or _is_url(path):
             raise ImportRefused(_("The “%(name)s” table is not a file in the package (URLs are not fetched).") % {"name": name})
         try:
-            text = self.source.read(self._join(path)).decode("utf-8-sig")
+            text = self.source.read(self._join(path), limit=MAX_TABLE_BYTES).decode("utf-8-sig")
         except FileNotFoundError:
             raise ImportRefused(_("The package lacks its file %(path)s.") % {"path": path}) from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ImportRefused(_("The “%(name)s” table can't be read: %(error)s") % {"name": name, "error": exc}) from None
         return list(csv.DictReader(io.StringIO(text)))
 
     def _individuals_resource(self) -> dict[str, dict]:

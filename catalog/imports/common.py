@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 IMPORTED, DUPLICATE, SKIPPED, REFUSED = "imported", "duplicate", "skipped", "refused"
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp"}
 MAX_MEMBERS = 200_000
+MAX_TABLE_BYTES = 1024 * 1024 * 1024  # a Camtrap DP table (CSV) may be far bigger than a photo
 
 Progress = Callable[[int, int], None]
 
@@ -83,18 +84,20 @@ class Source:
             return None
         return name if name in self._name_set else None
 
-    def read(self, name: str) -> bytes:
+    def read(self, name: str, limit: int | None = None) -> bytes:
+        """The file's bytes; ValueError past `limit` (default UPLOAD_MAX_BYTES), checked before reading."""
+        limit = limit or settings.UPLOAD_MAX_BYTES
         resolved = self._resolve(name)
         if resolved is None:
             raise FileNotFoundError(name)
         if self._zip is not None:
             info = self._infos[resolved]
             # Checked before inflating: a zip bomb must not fill the memory.
-            if info.file_size > settings.UPLOAD_MAX_BYTES:
+            if info.file_size > limit:
                 raise ValueError(_("The file is too large (%(size)d bytes).") % {"size": info.file_size})
             return self._zip.read(info)
         full = self.path / resolved
-        if full.stat().st_size > settings.UPLOAD_MAX_BYTES:
+        if full.stat().st_size > limit:
             raise ValueError(_("The file is too large (%(size)d bytes).") % {"size": full.stat().st_size})
         return full.read_bytes()
 

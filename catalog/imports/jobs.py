@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,6 +20,8 @@ from catalog.imports.common import ImportRefused, Report, Source
 from catalog.imports.zip_folder import import_camera_zip
 from catalog.models import ImportJob, ImportKind, ImportState, Location, Organization, Role
 from catalog.selectors import user_can
+
+logger = logging.getLogger(__name__)
 
 # Write progress to the row at most this often (files), so a big import doesn't hammer the DB.
 PROGRESS_EVERY = 10
@@ -95,6 +98,17 @@ def import_job_execute(*, job_id: int) -> ImportJob | None:
             )
         except ImportRefused as exc:
             ImportJob.objects.filter(pk=job.pk).update(state=ImportState.FAILED, error=str(exc), finished_at=timezone.now())
+            job.refresh_from_db()
+            return job
+        except Exception as exc:
+            # Each sighting is its own transaction, so what was imported before this is complete;
+            # a rerun of the job would skip it. Say what broke instead of staying "running".
+            logger.exception("import job %s failed", job.pk)
+            ImportJob.objects.filter(pk=job.pk).update(
+                state=ImportState.FAILED, finished_at=timezone.now(),
+                error=_("The import stopped: %(error)s. Sightings imported before it are complete; "
+                        "importing the file again skips them.") % {"error": f"{type(exc).__name__}: {exc}"},
+            )
             job.refresh_from_db()
             return job
     ImportJob.objects.filter(pk=job.pk).update(

@@ -116,3 +116,23 @@ def test_import_command_prints_the_per_file_report(org_a, alice, tmp_path, capsy
     out = capsys.readouterr().out
     assert "imported  S1/a.jpg" in out and "skipped   S1/b.txt  (not an image file)" in out
     assert "imported: 1, duplicate: 0, skipped: 1, refused: 0" in out
+
+
+def test_a_job_that_breaks_says_so_instead_of_staying_running(org_a, alice, monkeypatch, django_capture_on_commit_callbacks):
+    from catalog.imports import jobs
+
+    monkeypatch.setattr(jobs, "async_task", lambda *a, **kw: None)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = jobs.import_job_start(organization=org_a, started_by=alice, kind="camtrap_dp",
+                                    file=ContentFile(b"PK\x05\x06" + b"\0" * 18, name="empty.zip"))
+    job = jobs.import_job_execute(job_id=job.pk)
+    assert job.state == "failed" and "datapackage.json" in job.error
+
+    def broken(**kwargs):
+        raise RuntimeError("database went away")
+
+    job2 = jobs.import_job_start(organization=org_a, started_by=alice, kind="camtrap_dp",
+                                 file=ContentFile(b"PK\x05\x06" + b"\0" * 18, name="empty.zip"))
+    monkeypatch.setattr(jobs, "run_import", broken)
+    job2 = jobs.import_job_execute(job_id=job2.pk)
+    assert job2.state == "failed" and "database went away" in job2.error and "skips them" in job2.error

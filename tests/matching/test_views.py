@@ -173,6 +173,8 @@ def test_status_json_reports_progress_and_is_scoped(client, bob, charlie, org_a)
     assert data["state"] == "queued" and data["total"] == 1 and data["finished"] is False
     client.force_login(charlie)
     assert client.get(reverse("run_status", args=[run.pk])).status_code == 404
+    assert client.get(reverse("run_detail", args=[run.pk])).status_code == 404
+    assert client.post(reverse("run_retry", args=[run.pk])).status_code == 404
 
 
 def test_results_page_ranks_individuals_with_badges_and_review_buttons(client, alice, bob, done_run, catalog):

@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django import forms
 
-from catalog.exports.params import ScienceQueryForm
+from catalog.exports.params import PopulationForm, ScienceQueryForm
 from catalog.exports.population import population_for
 from catalog.exports.responses import FORMATS, PERIOD_FORMATS, export_response
 from catalog.imports.jobs import import_job_start
@@ -38,7 +38,7 @@ def export_download(request: HttpRequest, fmt: str) -> HttpResponse:
 
 @login_required
 def population(request: HttpRequest) -> HttpResponse:
-    form = ScienceQueryForm(request.GET or None, need_period=True)
+    form = PopulationForm(request.GET or None)
     result = None
     if request.GET and form.is_valid():
         data = form.cleaned_data
@@ -46,6 +46,14 @@ def population(request: HttpRequest) -> HttpResponse:
             request.user, location=data["location"], start=data["start"], end=data["end"], occasion_days=data["occasion_days"]
         )
     return render(request, "catalog/population.html", {"form": form, "result": result, "query": request.GET.urlencode()})
+
+
+OUTCOME_LABELS = {
+    "imported": gettext_lazy("imported"),
+    "duplicate": gettext_lazy("duplicate, skipped"),
+    "skipped": gettext_lazy("skipped"),
+    "refused": gettext_lazy("refused"),
+}
 
 
 class ImportForm(forms.Form):
@@ -92,4 +100,8 @@ def imports(request: HttpRequest) -> HttpResponse:
 def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(ImportJob.objects.filter(organization__in=organizations_for(request.user)), pk=pk)
     running = job.state in (ImportState.QUEUED, ImportState.RUNNING)
-    return render(request, "catalog/exports_import_detail.html", {"job": job, "running": running, "counts": job.counts()})
+    rows = [{**row, "label": OUTCOME_LABELS.get(row.get("outcome"), row.get("outcome"))} for row in job.report]
+    return render(
+        request, "catalog/exports_import_detail.html",
+        {"job": job, "running": running, "counts": job.counts(), "rows": rows},
+    )

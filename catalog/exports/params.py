@@ -46,3 +46,12 @@ class ScienceQueryForm(forms.Form):
     def scope(self) -> ExportScope:
         data = self.cleaned_data
         return ExportScope(location=data.get("location"), start=data.get("start"), end=data.get("end"))
+
+
+class PopulationForm(ScienceQueryForm):
+    """Area, period and occasion length only: the export-only fields are left out."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, need_period=True, **kwargs)
+        del self.fields["media"]
+        del self.fields["detector"]

@@ -8,4 +8,5 @@ urlpatterns = [
     path("science/population/", views_science.population, name="population"),
     path("science/imports/", views_science.imports, name="imports"),
     path("science/imports/<int:pk>/", views_science.import_detail, name="import_detail"),
+    path("science/imports/<int:pk>/report.csv", views_science.import_report_csv, name="import_report_csv"),
 ]

@@ -1,5 +1,8 @@
 """Science pages: exports, bulk imports (with progress) and the population page."""
 
+import csv
+import io
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -48,6 +51,7 @@ def population(request: HttpRequest) -> HttpResponse:
     return render(request, "catalog/population.html", {"form": form, "result": result, "query": request.GET.urlencode()})
 
 
+REPORT_ROWS_SHOWN = 2000
 OUTCOME_LABELS = {
     "imported": gettext_lazy("imported"),
     "duplicate": gettext_lazy("duplicate, skipped"),
@@ -100,8 +104,24 @@ def imports(request: HttpRequest) -> HttpResponse:
 def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(ImportJob.objects.filter(organization__in=organizations_for(request.user)), pk=pk)
     running = job.state in (ImportState.QUEUED, ImportState.RUNNING)
-    rows = [{**row, "label": OUTCOME_LABELS.get(row.get("outcome"), row.get("outcome"))} for row in job.report]
+    # Problems first; a huge report is shown in part, and downloads whole as CSV.
+    ordered = sorted(job.report, key=lambda row: row.get("outcome") == "imported")
+    rows = [{**row, "label": OUTCOME_LABELS.get(row.get("outcome"), row.get("outcome"))} for row in ordered[:REPORT_ROWS_SHOWN]]
     return render(
         request, "catalog/exports_import_detail.html",
-        {"job": job, "running": running, "counts": job.counts(), "rows": rows},
+        {"job": job, "running": running, "counts": job.counts(), "rows": rows,
+         "truncated": len(job.report) > REPORT_ROWS_SHOWN},
     )
+
+
+@login_required
+def import_report_csv(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_object_or_404(ImportJob.objects.filter(organization__in=organizations_for(request.user)), pk=pk)
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["file", "outcome", "reason", "sighting"])
+    for row in job.report:
+        writer.writerow([row.get("file"), row.get("outcome"), row.get("reason"), row.get("sighting") or ""])
+    response = HttpResponse(buf.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-report.csv"'
+    return response

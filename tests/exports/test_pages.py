@@ -58,8 +58,11 @@ def test_import_page_queues_a_job_and_its_page_shows_the_report(client, survey, 
     import_job_execute(job_id=job.pk)
     page = client.get(response["Location"]).content.decode()
     assert "S1/a.jpg" in page and "imported" in page and 'http-equiv="refresh"' not in page
+    report = client.get(f"/science/imports/{job.pk}/report.csv").content.decode()
+    assert report.splitlines()[1].startswith("S1/a.jpg,imported,")
     client.force_login(charlie)
     assert client.get(response["Location"]).status_code == 404
+    assert client.get(f"/science/imports/{job.pk}/report.csv").status_code == 404
     # charlie may not pick A in the form: not a choice for him.
     form_page = client.get("/science/imports/").content.decode()
     assert org_a.name not in form_page

@@ -1,0 +1,68 @@
+"""End-to-end ranking with the real extractor, LightGlue and verification on small synthetic images."""
+
+import numpy as np
+import pytest
+from django.conf import settings
+
+from matching import calibration
+from matching.index import Entry, ShortlistIndex
+from matching.scoring import QueryImage, identify
+from tests.matching.ranking_images import distorted_copy, rosette_image
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def engine():
+    from matching.evaluation_runner import build_engine
+
+    return build_engine(settings.MATCHING_DEFAULT_EXTRACTOR, device="cpu", long_side=512, max_keypoints=512)
+
+
+@pytest.fixture(scope="module")
+def catalog(engine):
+    """Three individuals, two photos each (the second shifted), as features in a shortlist index."""
+    feats, index = {}, None
+    for ind in range(3):
+        base = rosette_image(100 + ind)
+        for k, img in enumerate((base, np.roll(base, 25, axis=1))):
+            f = engine.extractor.extract(img)
+            key = f"ind{ind}-{k}"
+            feats[key] = f
+            if index is None:
+                index = ShortlistIndex(dim=f.descriptors.shape[1])
+            index.add(Entry(key=key, individual=f"ind{ind}", image_size=f.image_size), f.descriptors, f.keypoints, f.scores)
+    return index, feats
+
+
+def run(engine, catalog, image, **kw):
+    index, feats = catalog
+    query = engine.extractor.extract(image)
+    return identify([QueryImage("q", query, **kw)], index, feats.__getitem__,
+                    match_fn=engine.match_fn, verify_pair_fn=engine.verify_pair_fn)
+
+
+def test_a_rotated_rescaled_occluded_copy_ranks_its_source_first_and_unrelated_stay_below_fair(engine, catalog):
+    result = run(engine, catalog, distorted_copy(rosette_image(101)))
+    assert result.candidates[0].individual == "ind1"
+    assert result.candidates[0].num_inliers >= 15
+    cal = calibration.load(extractor=engine.extractor.name)
+    assert cal is not None, "no calibration file for the default extractor"
+    assert cal.level(result.candidates[0].score) != "uncertain"
+    for other in result.candidates[1:]:
+        assert cal.level(other.score) == "uncertain"
+
+
+def test_an_unrelated_pattern_is_likely_new(engine, catalog):
+    cal = calibration.load(extractor=engine.extractor.name)
+    result = run(engine, catalog, rosette_image(999))
+    assert all(cal.level(c.score) == "uncertain" for c in result.candidates)
+    assert result.top_score < cal.thresholds["fair"]
+
+
+@pytest.mark.parametrize("image", [np.full((300, 400, 3), 128, np.uint8), np.full((6, 5, 3), 40, np.uint8)],
+                         ids=["blank", "tiny"])
+def test_an_image_without_keypoints_gives_a_clear_outcome(engine, catalog, image):
+    result = run(engine, catalog, image)
+    assert result.candidates == [] and result.likely_new
+    assert "no keypoints" in result.reason

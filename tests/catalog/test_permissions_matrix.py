@@ -152,6 +152,7 @@ PAGES: dict[str, Page] = {
     "population": Page("list", query=PERIOD),
     "imports": Page("list"),
     "import_detail": Page("private", lambda w: {"pk": w.import_job.pk}, charlie=PRIVATE_GET),
+    "import_report_csv": Page("private", lambda w: {"pk": w.import_job.pk}, charlie=PRIVATE_GET),
 }
 
 

@@ -376,9 +376,16 @@ class MegadetectorLite:
     def detect_many(
         self, images: list[Image.Image], *, confidence: float = CONFIDENCE, nms_iou: float = NMS_IOU
     ) -> list[list[Detection]]:
-        """detect() for several images in one forward pass."""
+        """detect() for several images, batched 8 per forward pass."""
         if not images:
             return []
+        results = []
+        # Chunks of 8 keep activation memory bounded when a whole folder is submitted at once.
+        for start in range(0, len(images), 8):
+            results.extend(self._detect_chunk(images[start : start + 8], confidence, nms_iou))
+        return results
+
+    def _detect_chunk(self, images: list[Image.Image], confidence: float, nms_iou: float) -> list[list[Detection]]:
         tensors, scales = zip(*(letterbox(im, self.input_size) for im in images))
         batch = torch.stack(tensors).to(self.device)
         with torch.inference_mode():

@@ -1,10 +1,12 @@
 """What moves between the frames of one camera-trap trigger (burst), as a box.
 
 A camera trap fires 3-10 frames of a fixed scene; the animal is what changes. For each frame we
-compare it with the other frames of the burst after light alignment (global translation by phase
-correlation, global brightness gain), keep pixels that differ from *every* other frame (so the
-box lands where the animal is in this frame, not where it was a moment before), clean the mask
-with morphology and box the largest connected region. The black info bars of Reconyx frames
+compare it with its two nearest frames of the burst after light alignment (global translation by
+phase correlation, global brightness gain), keep pixels that differ from *both* (so the box lands
+where the animal is in this frame, not where it was a moment before), clean the mask with
+morphology and box the region holding most of the change. Two neighbours, not all frames: in a
+longer burst the cat often stands still for a few frames, and requiring a difference from every
+frame then erases it (dev set: 26/29 labelled frames hit with two neighbours, 21/29 with four). The black info bars of Reconyx frames
 (date, temperature, "M n/10" counters that change from frame to frame) are found and ignored.
 
 Like the detector, this gives a suggestion for a person to confirm, never ground truth: wind in
@@ -117,7 +119,8 @@ def _box_from_map(diff: np.ndarray, valid: np.ndarray) -> tuple[tuple[int, int, 
     total = float(sums.sum())
     if sums[best] <= 0 or stats[best, cv2.CC_STAT_AREA] < 0.001 * valid.sum():
         return None
-    x, y, w, h = (int(stats[best, c]) for c in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
+    columns = (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT)
+    x, y, w, h = (int(stats[best, c]) for c in columns)
     contrast = float(np.mean(diff[labels == best][mask[labels == best] > 0])) / threshold
     # Score: how much of the motion this region holds, damped when it barely exceeds the noise.
     score = (sums[best] / total) * min(1.0, (contrast - 1.0) / 2.0 + 0.25)
@@ -127,7 +130,7 @@ def _box_from_map(diff: np.ndarray, valid: np.ndarray) -> tuple[tuple[int, int, 
 class BurstMotion:
     """Change maps of one burst (>= 2 frames of one size), computed once, at a small working width."""
 
-    def __init__(self, frames: list[Image.Image | np.ndarray], *, work_width: int = WORK_WIDTH, neighbours: int = 4):
+    def __init__(self, frames: list[Image.Image | np.ndarray], *, work_width: int = WORK_WIDTH, neighbours: int = 2):
         sizes = {(f.size if isinstance(f, Image.Image) else (f.shape[1], f.shape[0])) for f in frames}
         if len(sizes) > 1:
             raise ValueError("Motion needs frames of one size (one camera trigger).")
@@ -148,8 +151,8 @@ class BurstMotion:
         blurred = [cv2.GaussianBlur(g, (5, 5), 0) for g in grays]
         for i, frame in enumerate(blurred):
             diffs = [np.abs(frame - _align(blurred[j], frame, self.valid)) for j in _neighbours(i, self.n, neighbours)]
-            # Pixels that differ from every other frame are where the animal is in THIS frame; with
-            # two frames this is simply their difference (both positions of the animal).
+            # Pixels that differ from every compared frame are where the animal is in THIS frame;
+            # with two frames this is simply their difference (both positions of the animal).
             self.min_maps.append(np.minimum.reduce(diffs) * self.valid)
             # Pixels that differ from any other frame: used to tell a still rock from an animal.
             self.max_maps.append(np.maximum.reduce(diffs) * self.valid)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import pickle
 import re
 import statistics
@@ -53,6 +54,10 @@ def touches(xyxy, label) -> bool:
     x0, y0, x1, y1 = xyxy
     bx, by, bw, bh = label
     return min(x1, bx + bw) > max(x0, bx) and min(y1, by + bh) > max(y0, by)
+
+
+def as_xyxy(box: dict) -> tuple[int, int, int, int]:
+    return (box["x"], box["y"], box["x"] + box["w"], box["y"] + box["h"])
 
 
 def is_infrared(image: Image.Image) -> bool:
@@ -96,7 +101,8 @@ def main() -> None:
 
     started = time.perf_counter()
     detector = get_detector("cpu")
-    print(f"detector load: {time.perf_counter() - started:.2f} s (once per process)")
+    print(f"detector load: {time.perf_counter() - started:.2f} s (once per process); "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
     # --- detector, every image ----------------------------------------------------------------
     decode_s, detect_s = [], []
@@ -185,20 +191,21 @@ def main() -> None:
         if suggestion is None:
             combined["none"] += 1
         else:
-            xyxy = (suggestion["x"], suggestion["y"], suggestion["x"] + suggestion["w"], suggestion["y"] + suggestion["h"])
+            xyxy = as_xyxy(suggestion)
             combined[suggestion["source"]] += 1
             good = hit(xyxy, label)
             combined["hit"] += good
             split[kind][0] += good
             combined["false"] += not touches(xyxy, label)
         if args.verbose:
-            top = [(round(d.x), round(d.y), round(d.w), round(d.h), round(d.score, 2)) for d in detections[row["path"]][:3]]
+            top = [(round(d.x), round(d.y), round(d.w), round(d.h), round(d.score, 2))
+                   for d in detections[row["path"]][:3]]
             print(f"    {row['path'][-38:]} {kind:6} label {label} suggestion {suggestion} motion {box} top {top}")
         alone = boxes_module.suggest_boxes(images=[frames[index]])[0]
         if alone is None:
             single["none"] += 1
         else:
-            xyxy = (alone["x"], alone["y"], alone["x"] + alone["w"], alone["y"] + alone["h"])
+            xyxy = as_xyxy(alone)
             single["hit"] += hit(xyxy, label)
             single["false"] += not touches(xyxy, label)
     n = len(labelled)

@@ -59,6 +59,19 @@ def test_motion_boxes_the_moving_blob_in_each_frame_of_a_burst():
         assert 0 < box.score <= 1
 
 
+def test_motion_finds_the_animal_in_a_long_burst_where_it_returns_to_an_earlier_spot():
+    # Frames 0 and 5 show the cat at the same place: comparing frame 0 with every frame would
+    # erase it; comparing with its nearest frames keeps it.
+    background = _background(4)
+    centres = [(120, 180), (240, 180), (360, 180), (480, 180), (360, 260), (120, 180)]
+    frames = [_frame(background, c, i, i) for i, c in enumerate(centres)]
+
+    boxes = moving_regions(frames)
+
+    assert boxes[0] is not None and _contains(boxes[0], centres[0])
+    assert boxes[5] is not None and _contains(boxes[5], centres[5])
+
+
 def test_motion_ignores_text_changing_in_the_info_bars():
     background = _background(1)
     frames = [_frame(background, None, i, i) for i in range(3)]

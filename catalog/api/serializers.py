@@ -166,6 +166,13 @@ class StationWriteSerializer(serializers.ModelSerializer):
         fields = ["id", "location", "organization", "code", "latitude", "longitude", "operating_from", "operating_to"]
         extra_kwargs = {"organization": {"required": True, "allow_null": False}}
 
+    def validate(self, attrs: dict) -> dict:
+        start = attrs.get("operating_from", getattr(self.instance, "operating_from", None))
+        end = attrs.get("operating_to", getattr(self.instance, "operating_to", None))
+        if start and end and end < start:
+            raise serializers.ValidationError({"operating_to": _("The station stops operating before it starts.")})
+        return attrs
+
 
 class IdentifyInputSerializer(serializers.Serializer):
     extractor = serializers.CharField(required=False, allow_blank=True, default="")

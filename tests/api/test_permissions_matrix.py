@@ -132,6 +132,8 @@ def test_stations_are_created_and_changed_only_by_their_organisations_admins(api
     station_b = world["b"]["station"]
     assert api(charlie).patch(f"/api/stations/{station_b.pk}/", {"organization": org_a.pk}, format="json").status_code == 403
     assert api(charlie).patch(f"/api/stations/{station_b.pk}/", {"code": "B99"}, format="json").status_code == 200
+    backwards = {"operating_from": "2024-05-01", "operating_to": "2024-04-01"}
+    assert api(charlie).patch(f"/api/stations/{station_b.pk}/", backwards, format="json").status_code == 400
 
 
 def test_locations_are_created_only_by_site_admins(api, world, alice, charlie, staff):

@@ -103,3 +103,19 @@ def test_zip_refuses_paths_that_climb_out(area, org_a, bob, make_zip):
     report = import_camera_zip(source=Source(path), organization=org_a, user=bob, location=area)
     assert outcomes(report) == {"../S1/a.jpg": ("refused", "unsafe path in the zip")}
     assert not Sighting.objects.exists()
+
+
+def test_import_command_can_queue_a_zip_on_the_bulk_cluster(area, org_a, bob, make_zip, monkeypatch, capsys,
+                                                             django_capture_on_commit_callbacks):
+    from django.core.management import call_command
+
+    from catalog.models import ImportJob
+
+    queued = []
+    monkeypatch.setattr("catalog.imports.jobs.async_task", lambda *a, **kw: queued.append(kw["cluster"]))
+    path = make_zip({"S1/a.jpg": exif_jpeg((200, 10, 10), "2024:01:02 10:00:00")})
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("import_bulk", str(path), "--org", org_a.slug, "--location", area.name, "--user", "bob", "--queue")
+    job = ImportJob.objects.get()
+    assert queued == ["bulk"] and (job.kind, job.location, job.started_by) == ("zip", area, bob)
+    assert f"queued import job {job.pk}" in capsys.readouterr().out

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 from torch import nn
 
 NAME = "megadetector-lite"
@@ -337,8 +337,14 @@ def letterbox(image: Image.Image, size: int = 640) -> tuple[torch.Tensor, float]
     """RGB image -> ((3,size,size) float 0..255, scale); content at top-left, black padding."""
     image = image.convert("RGB")
     scale = min(size / image.width, size / image.height)
-    # ImageOps.pad with centering (0, 0) is exactly what zamba does; keep it for identical inputs.
-    padded = ImageOps.pad(image, (size, size), method=Image.BICUBIC, color=(0, 0, 0), centering=(0, 0))
+    # Same arithmetic as zamba's ImageOps.pad(..., centering=(0, 0)), which fails on slivers that
+    # round to 0 px; max(1, ...) keeps those working.
+    if image.width >= image.height:
+        resized_size = (size, max(1, round(image.height / image.width * size)))
+    else:
+        resized_size = (max(1, round(image.width / image.height * size)), size)
+    padded = Image.new("RGB", (size, size))
+    padded.paste(image.resize(resized_size, Image.BICUBIC), (0, 0))
     array = np.asarray(padded, dtype=np.float32)
     return torch.from_numpy(array).permute(2, 0, 1).contiguous(), scale
 

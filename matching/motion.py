@@ -24,6 +24,7 @@ from PIL import Image
 
 WORK_WIDTH = 480  # px; the animal covers tens of pixels at this size, noise mostly averages out
 MAX_BAR_FRACTION = 0.06  # info bars are 32 px of 1080 (3 %); never mask more than this per edge
+MIN_SIDE = 16  # px at the working width
 MAX_MOVING_FRACTION = 0.5  # more than half the frame "moving" means a different scene, not an animal
 
 
@@ -141,6 +142,9 @@ class BurstMotion:
         if self.n < 2:
             return
         grays = [_gray(f, min(work_width, self.full_w)) for f in frames]
+        if min(grays[0].shape) < MIN_SIDE:
+            self.n = 1  # a sliver or thumbnail carries no usable motion: every query answers None
+            return
         top, bottom = info_bar_rows(grays)
         self.valid = np.ones_like(grays[0], dtype=np.float32)
         self.valid[:top] = 0

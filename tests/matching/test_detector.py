@@ -67,6 +67,19 @@ def test_letterbox_scales_into_the_top_left_corner_and_pads_black():
     assert tensor.max() > 1  # 0..255, no normalisation, as the checkpoint was trained
 
 
+def test_letterbox_gives_exactly_zambas_imageops_pad_input_and_survives_slivers():
+    from PIL import ImageOps
+
+    rng = np.random.default_rng(1)
+    for shape in ((54, 96), (77, 41), (50, 50)):
+        image = Image.fromarray(rng.integers(0, 255, (*shape, 3), dtype=np.uint8))
+        zamba = ImageOps.pad(image, (64, 64), method=Image.BICUBIC, color=None, centering=(0, 0))
+        ours, _ = letterbox(image, size=64)
+        assert np.array_equal(ours.permute(1, 2, 0).numpy(), np.asarray(zamba, dtype=np.float32))
+
+    assert letterbox(Image.new("RGB", (5000, 2)), size=64)[0].shape == (3, 64, 64)
+
+
 def test_head_decodes_one_row_per_grid_cell_in_input_pixels():
     # A narrow untrained head on 64x96-input feature maps: cheap, and the decoding is the same.
     head = YOLOXHead(num_classes=1, width=0.0625).eval()

@@ -105,5 +105,8 @@ def test_info_bar_rows_finds_black_bars_and_nothing_on_a_plain_scene():
 def test_motion_needs_two_frames_of_one_size():
     frame = _background()
     assert moving_regions([frame]) == [None]
+    assert moving_regions([frame[:1, :1], frame[1:2, 1:2]]) == [None, None]
+    sliver = np.zeros((16, 8000, 3), np.uint8)
+    assert moving_regions([sliver, sliver + 255]) == [None, None]
     with pytest.raises(ValueError):
         moving_regions([frame, frame[:100]])

@@ -11,7 +11,7 @@ PORT ?= 8000
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/slreid
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install system-deps run demo test test-sqlite test-postgres test-browser benchmark evaluate lint clean messages
+.PHONY: install system-deps run demo test test-sqlite test-postgres test-browser benchmark evaluate clean messages
 
 install: $(STAMP)
 
@@ -45,6 +45,11 @@ run: install var
 	echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C stops the server and the workers)"; \
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
 
+# The demo catalog alone (idempotent), without starting the server.
+demo: install var
+	DEBUG=1 DEMO_MODE=1 $(PY) manage.py migrate --noinput
+	DEBUG=1 DEMO_MODE=1 $(PY) manage.py load_demo
+
 test: install
 	SLREID_TESTING=1 $(PY) manage.py makemigrations --check --dry-run
 	$(MAKE) --no-print-directory test-sqlite
@@ -62,8 +67,14 @@ test-postgres: install
 		echo "SKIPPED PostgreSQL/Redis pass: no PostgreSQL at $(PG_TEST_URL) or no Redis at $(REDIS_TEST_URL)"; \
 	fi
 
+test-browser: install
+	$(PY) -m pytest -q -m browser
+
 benchmark: install
 	$(PY) manage.py benchmark
+
+evaluate: install
+	$(PY) manage.py evaluate
 
 # Refresh the translation catalogs after changing user-facing text (then translate locale/*/LC_MESSAGES/django.po).
 messages: install

@@ -73,8 +73,10 @@ test-browser: install
 benchmark: install
 	$(PY) manage.py benchmark
 
+# make evaluate DATASET=../shared/data/reid-dev/snowleopard
+DATASET ?= ../shared/data/reid-dev/snowleopard
 evaluate: install
-	$(PY) manage.py evaluate
+	$(PY) manage.py evaluate $(DATASET)
 
 # Refresh the translation catalogs after changing user-facing text (then translate locale/*/LC_MESSAGES/django.po).
 messages: install

@@ -50,7 +50,9 @@ def home(request: HttpRequest) -> HttpResponse:
     memberships = {m.organization_id: m for m in memberships_for(request.user)}
     for org in organizations:
         org.my_membership = memberships.get(org.pk)
-    recent = list(sightings.annotate(num_images=Count("images", distinct=True)).prefetch_related("images")[:12])
+    recent = list(
+        sightings.annotate(num_images=Count("images", distinct=True)).prefetch_related("images").order_by("-observed_at", "-pk")[:12]
+    )
     for sighting in recent:
         sighting.first_image = min(sighting.images.all(), key=lambda image: image.pk, default=None)
         sighting.detail_url = _reverse_or_none("sighting_detail", pk=sighting.pk)

@@ -132,4 +132,6 @@ def test_home_dashboard_query_count_does_not_grow_with_sightings(client, alice, 
         image_add(sighting=sighting, file=_upload(seed=10 + n, size=(64, 48)), body_part=BodyPart.HEAD, added_by=alice)
     client.force_login(alice)
     with django_assert_max_num_queries(15):
-        assert client.get(reverse("home")).status_code == 200
+        response = client.get(reverse("home"))
+    dates = [s.observed_at for s in response.context["recent"]]
+    assert dates == sorted(dates, reverse=True) and len(dates) == 6

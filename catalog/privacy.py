@@ -40,7 +40,13 @@ def sighting_point_for(user: User | AnonymousUser, sighting: Sighting) -> tuple[
     point = sighting.point
     if point is None:
         return (None, None, False)
-    if sees_exact(user, sighting.organization_id):
+    exact = sees_exact(user, sighting.organization_id)
+    if exact and sighting.latitude is None and sighting.station_id is not None:
+        # Placed only by its station: another organisation's station stays coarse even for
+        # the sighting's own members, since the station's exact point is its owner's secret.
+        owner = sighting.station.organization_id
+        exact = owner is None or sees_exact(user, owner)
+    if exact:
         return (point[0], point[1], True)
     lat, lon = coarsen(*point)
     return (lat, lon, False)

@@ -43,8 +43,6 @@ def point_for_sighting(user: User, sighting: Sighting) -> tuple[float | None, fl
 
     A sighting placed only by its station must not reveal another organisation's exact station.
     """
-    if sighting.latitude is None and sighting.station_id is not None:
-        return station_point_for(user, sighting.station)
     return sighting_point_for(user, sighting)
 
 

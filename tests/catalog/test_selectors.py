@@ -25,3 +25,16 @@ def test_outsider_gets_coarsened_sighting_point(alice, charlie, org_a):
                                 status=SightingStatus.SUBMITTED)
     assert sighting_point_for(alice, s) == (41.23456, 75.98765, True)
     assert sighting_point_for(charlie, s) == (41.25, 75.95, False)
+
+
+@pytest.mark.django_db
+def test_sighting_at_another_organisations_station_keeps_that_station_coarse(alice, org_a, org_b):
+    from catalog.models import CameraStation, Location
+
+    loc = Location.objects.create(name="Sarychat")
+    theirs = CameraStation.objects.create(location=loc, code="B1", organization=org_b, latitude=41.23456, longitude=75.98765)
+    unowned = CameraStation.objects.create(location=loc, code="U1", latitude=41.23456, longitude=75.98765)
+    at_theirs = Sighting.objects.create(organization=org_a, observed_at=timezone.now(), station=theirs)
+    at_unowned = Sighting.objects.create(organization=org_a, observed_at=timezone.now(), station=unowned)
+    assert sighting_point_for(alice, at_theirs) == (41.25, 75.95, False)
+    assert sighting_point_for(alice, at_unowned) == (41.23456, 75.98765, True)

@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 from django.db.models import QuerySet
 
 from catalog.models import Location, Sighting
-from catalog.privacy import sighting_point_for, station_point_for
+from catalog.privacy import sighting_point_for
 from catalog.selectors import sightings_for
 
 SCIENTIFIC_NAME = "Panthera uncia"

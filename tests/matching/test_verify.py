@@ -71,3 +71,19 @@ def test_verify_pair_masks_cover_all_matches_and_handle_no_matches():
     result = verify_pair(f0, f1, found)
     assert result.inlier_mask.shape == (len(found),) and result.num_inliers == int(result.inlier_mask.sum())
     assert verify_pair(f0, f1, Matches.empty()).num_inliers == 0
+
+
+def test_background_of_a_nudged_camera_is_suppressed_but_the_moving_animal_is_kept():
+    scene = rosette_texture(384, seed=11)
+    nudge = cv2.getRotationMatrix2D((192, 192), 1.0, 1.0)
+    nudge[:, 2] += (15, 8)  # the camera was re-mounted: the whole scene shifted ~17 px
+    later = cv2.warpAffine(scene, nudge, (384, 384), borderMode=cv2.BORDER_REFLECT)
+    later[200:330, 200:330] = scene[40:170, 40:170]  # the "animal" patch walked ~160 px
+    extractor = get_extractor("sift", max_keypoints=1024, long_side=384)
+    f0, f1 = extractor.extract(scene), extractor.extract(later)
+    found = match(f0, f1)
+    assert suppress_static(f0.keypoints[found.idx0], f1.keypoints[found.idx1], True, 7.7).sum() > 100
+    result = verify_pair(f0, f1, found, same_camera=True)
+    kept = f1.keypoints[found.idx1[result.inlier_mask]]
+    assert result.num_inliers >= 10
+    assert ((kept >= 195) & (kept <= 335)).all()  # only the moved patch survives

@@ -11,7 +11,8 @@ Rules, per image:
 1. Detector boxes (score >= DETECTOR_THRESHOLD) whose region does not change at all across the
    burst while something else in the frame does move are dropped as static background.
 2. If motion was found, the best detector box covering most of the moving region wins
-   (detectors frame the whole animal better than a difference mask); otherwise the motion box.
+   (detectors frame the whole animal better than a difference mask), its score raised by the
+   agreement; otherwise the motion box, its score capped at MOTION_SCORE_CAP.
 3. Without motion (single image, still animal) the best remaining detector box is used.
 No Django imports apart from a lazy read of DETECTOR_ENABLED and MATCHING_DEVICE.
 """
@@ -30,18 +31,21 @@ logger = logging.getLogger(__name__)
 DETECTOR_THRESHOLD = 0.25  # zamba's own operating point; measured in docs/benchmarks.md
 # A box is "static" when under this share of its pixels change while the burst shows motion elsewhere.
 STATIC_CHANGED_SHARE = 0.02
+# Motion alone says "something moved here", not "an animal": wind, shadows and snow move too.
+MOTION_SCORE_CAP = 0.8
 
 
 def _settings() -> tuple[bool, str]:
     """(detector enabled, device) from Django settings when configured, else defaults."""
     try:
         from django.conf import settings
-
-        enabled = bool(getattr(settings, "DETECTOR_ENABLED", True))
-        device = str(getattr(settings, "MATCHING_DEVICE", "auto"))
-    except Exception:  # Django missing or settings not configured: plain-library use.
-        enabled, device = True, "auto"
-    return enabled, device
+        from django.core.exceptions import ImproperlyConfigured
+    except ImportError:  # used as a plain library (scripts/evaluate_boxes.py without Django)
+        return True, "auto"
+    try:
+        return bool(getattr(settings, "DETECTOR_ENABLED", True)), str(getattr(settings, "MATCHING_DEVICE", "auto"))
+    except ImproperlyConfigured:
+        return True, "auto"
 
 
 def _resolve_device(device: str) -> str:
@@ -104,8 +108,9 @@ def suggest_boxes(*, images: list[Image.Image]) -> list[dict | None]:
     """Per image (EXIF already applied) a suggested animal box, or None.
 
     Each box is {"x", "y", "w", "h"} in pixels of the given image, "score" in 0..1 and "source"
-    ("detector" or "motion"). Images of one size are treated as frames of one burst. A suggestion
-    for the user to confirm, not truth; never raises because nothing was found.
+    ("detector" or "motion"). Images of one size are treated as frames of one burst; pass them in
+    capture order, since each frame is compared with its neighbours in the list. A suggestion for
+    the user to confirm, not truth; never raises because nothing was found.
     """
     if not images:
         return []
@@ -132,12 +137,14 @@ def suggest_boxes(*, images: list[Image.Image]) -> list[dict | None]:
             agreeing = [d for d in candidates if _covers_motion(d.xyxy, motion_box)]
             if agreeing:
                 best = max(agreeing, key=lambda d: d.score)
-                # Two independent sources agree: report it as more certain than either alone.
-                score = 1.0 - (1.0 - best.score) * (1.0 - motion_box.score)
+                # Two independent sources agree: more certain than the detector alone, but never
+                # "certain" (at most halfway from the detector's score to 1).
+                score = best.score + (1.0 - best.score) * 0.5 * motion_box.score
                 results.append(_as_dict(best.x, best.y, best.w, best.h, score, "detector", image))
             else:
                 m = motion_box
-                results.append(_as_dict(m.x, m.y, m.w, m.h, m.score, "motion", image))
+                score = MOTION_SCORE_CAP * m.score
+                results.append(_as_dict(m.x, m.y, m.w, m.h, score, "motion", image))
         elif candidates:
             best = max(candidates, key=lambda d: d.score)
             results.append(_as_dict(best.x, best.y, best.w, best.h, best.score, "detector", image))

@@ -139,8 +139,11 @@ def _silhouette(body_part: str, width: int, height: int) -> np.ndarray:
                         (int(width * 0.09), int(height * 0.12)), 0, 0, 360, 255, -1)
     else:
         cv2.ellipse(mask, (width // 2, int(height * 0.45)), (int(width * 0.49), int(height * 0.4)), 0, 0, 360, 255, -1)
-        for fx in (0.2, 0.32, 0.7, 0.82):  # legs
-            cv2.rectangle(mask, (int(width * fx), int(height * 0.55)), (int(width * (fx + 0.08)), height - 1), 255, -1)
+        for fx in (0.14, 0.27, 0.68, 0.8):  # legs, narrowing to the paws
+            top, bottom = int(height * 0.5), height - 1
+            leg = np.array([[width * fx, top], [width * (fx + 0.1), top], [width * (fx + 0.085), bottom],
+                            [width * (fx + 0.015), bottom]], np.int32)
+            cv2.fillPoly(mask, [leg], 255, lineType=cv2.LINE_AA)
     return mask.astype(np.float32) / 255.0
 
 

@@ -175,7 +175,10 @@ COORDINATE_GRID_DEGREES = env_float("COORDINATE_GRID_DEGREES", 0.1)
 
 # Identification engine.
 MATCHING_DEVICE = env_str("MATCHING_DEVICE", "auto")  # auto | cpu | cuda | cuda:1
-MATCHING_DEFAULT_EXTRACTOR = env_str("MATCHING_DEFAULT_EXTRACTOR", "aliked")
+# XFeat + LighterGlue: about 10x faster to extract than ALIKED on CPU (docs/benchmarks.md).
+MATCHING_DEFAULT_EXTRACTOR = env_str("MATCHING_DEFAULT_EXTRACTOR", "xfeat")
+# Keypoints kept per image: LightGlue's cost grows with the square of it.
+MATCHING_MAX_KEYPOINTS = env_int("MATCHING_MAX_KEYPOINTS", 1024)
 MATCHING_WEIGHTS_DIR = env_str("MATCHING_WEIGHTS_DIR", str(DATA_DIR / "weights"))
 MATCHING_SHORTLIST = env_int("MATCHING_SHORTLIST", 12)
 DETECTOR_ENABLED = env_bool("DETECTOR_ENABLED", True)

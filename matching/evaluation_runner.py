@@ -66,19 +66,67 @@ def build_engine(name: str, *, device: str = "cpu", long_side: int | None = None
     )
 
 
-class FeatureStore:
-    """Features of a data set's images, extracted once and kept as .npz files."""
+AUTO_BOX_BURST = 5  # frames per suggest_boxes call: the burst a user would submit together
 
-    def __init__(self, cache_root: Path, dataset: Dataset, engine: Engine, *, ignore_boxes: bool):
+
+def auto_boxes(dataset: Dataset, cache_root: Path, log: Callable[[str], None] | None = None) -> dict[int, tuple | None]:
+    """Suggested boxes (matching.boxes.suggest_boxes) for every image, computed per encounter in
+    bursts of consecutive frames, as the submit page offers them; cached as JSON."""
+    import json
+
+    path = Path(cache_root) / dataset.name / "auto-boxes.json"
+    if path.exists():
+        return {int(k): (tuple(v) if v else None) for k, v in json.loads(path.read_text()).items()}
+    from matching.boxes import suggest_boxes
+
+    by_encounter: dict[str, list] = {}
+    for item in dataset.items:
+        by_encounter.setdefault(item.encounter, []).append(item)
+    out: dict[int, tuple | None] = {}
+    done = 0
+    for items in by_encounter.values():
+        items = sorted(items, key=lambda it: (it.datetime, it.path.name))
+        for start in range(0, len(items), AUTO_BOX_BURST):
+            burst = items[start : start + AUTO_BOX_BURST]
+            pil = []
+            for it in burst:
+                with Image.open(it.path) as im:
+                    pil.append(ImageOps.exif_transpose(im).convert("RGB"))
+            for it, box in zip(burst, suggest_boxes(images=pil)):
+                out[it.index] = (int(box["x"]), int(box["y"]), int(box["w"]), int(box["h"])) if box else None
+            done += len(burst)
+            if log:
+                log(f"auto boxes {done}/{len(dataset.items)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({str(k): v for k, v in out.items()}))
+    return out
+
+
+class FeatureStore:
+    """Features of a data set's images, extracted once and kept as .npz files.
+
+    Box policy: the labelled box unless ignore_boxes; with `suggested` (auto_boxes()), images left
+    without a box use the suggested one, as when a user accepts the submit page's suggestion.
+    """
+
+    def __init__(self, cache_root: Path, dataset: Dataset, engine: Engine, *, ignore_boxes: bool,
+                 suggested: dict[int, tuple | None] | None = None):
         ex = engine.extractor
-        tag = f"{ex.name}-{ex.version}" + ("-nobox" if ignore_boxes else "")
+        tag = f"{ex.name}-{ex.version}" + ("-nobox" if ignore_boxes else "") + ("-auto" if suggested is not None else "")
         self.folder = Path(cache_root) / dataset.name / tag
         self.folder.mkdir(parents=True, exist_ok=True)
         self.dataset = dataset
         self.engine = engine
         self.ignore_boxes = ignore_boxes
+        self.suggested = suggested
         self._mem: dict[int, object] = {}
         self.extract_seconds: dict[int, float] = {}
+
+    def box(self, idx: int):
+        item = self.dataset.items[idx]
+        if item.box is not None and not self.ignore_boxes:
+            return item.box
+        return self.suggested.get(idx) if self.suggested is not None else None
 
     def _path(self, idx: int) -> Path:
         item = self.dataset.items[idx]
@@ -98,7 +146,7 @@ class FeatureStore:
             item = self.dataset.items[idx]
             image = load_rgb(item.path)
             t0 = time.perf_counter()
-            feats = self.engine.extractor.extract(image, box=None if self.ignore_boxes else item.box)
+            feats = self.engine.extractor.extract(image, box=self.box(idx))
             seconds = time.perf_counter() - t0
             d = dict(feats.to_npz_dict())
             d["_extract_seconds"] = np.float64(seconds)

@@ -42,7 +42,7 @@ def _device() -> str:
 def _extractor(name: str, device: str):
     from matching.extractors import get_extractor
 
-    return get_extractor(name, device)
+    return get_extractor(name, device, max_keypoints=settings.MATCHING_MAX_KEYPOINTS)
 
 
 def available_extractors() -> list[dict]:

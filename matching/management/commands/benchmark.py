@@ -75,7 +75,7 @@ class Command(BaseCommand):
             raise CommandError("--sizes must be positive")
         name = opts["extractor"] or settings.MATCHING_DEFAULT_EXTRACTOR
         engine = build_engine(name, device=settings.MATCHING_DEVICE, long_side=opts["long_side"],
-                              max_keypoints=opts["max_keypoints"])
+                              max_keypoints=opts["max_keypoints"] or settings.MATCHING_MAX_KEYPOINTS)
         dataset = read_dataset(opts["dataset"]) if (Path(opts["dataset"]) / "labels.csv").exists() else None
         if dataset is None:
             raise CommandError(f"no labelled data set at {opts['dataset']} (pass --dataset)")

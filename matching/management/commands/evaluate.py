@@ -25,6 +25,8 @@ class Command(BaseCommand):
         parser.add_argument("--extractor", default=None, help="default: settings.MATCHING_DEFAULT_EXTRACTOR")
         parser.add_argument("--method", choices=["default", "seed-baseline"], default="default")
         parser.add_argument("--ignore-boxes", action="store_true", help="match full frames, as when no box is drawn")
+        parser.add_argument("--suggested-boxes", action="store_true",
+                            help="images without a box use the submit page's suggestion (detector + burst motion)")
         parser.add_argument("--max-queries", type=int, default=None, help="reproducible random sample of queries")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--json", dest="json_path", default=None, help="write the figures to this file")
@@ -36,7 +38,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         from matching import scoring
-        from matching.evaluation_runner import FeatureStore, build_engine, device_name, run_default, run_seed_baseline
+        from matching.evaluation_runner import (
+            FeatureStore, auto_boxes, build_engine, device_name, run_default, run_seed_baseline,
+        )
 
         try:
             dataset = read_dataset(opts["dataset_dir"])
@@ -45,13 +49,14 @@ class Command(BaseCommand):
         extractor_name = opts["extractor"] or settings.MATCHING_DEFAULT_EXTRACTOR
         engine = build_engine(
             extractor_name, device=settings.MATCHING_DEVICE,
-            long_side=opts["long_side"], max_keypoints=opts["max_keypoints"],
+            long_side=opts["long_side"], max_keypoints=opts["max_keypoints"] or settings.MATCHING_MAX_KEYPOINTS,
         )
         cache_root = Path(opts["cache_dir"] or (settings.BASE_DIR / "var" / "eval-cache"))
-        store = FeatureStore(cache_root, dataset, engine, ignore_boxes=opts["ignore_boxes"])
+        log = self.stderr.write if opts["verbosity"] >= 1 else None
+        suggested = auto_boxes(dataset, cache_root, log=log) if opts["suggested_boxes"] else None
+        store = FeatureStore(cache_root, dataset, engine, ignore_boxes=opts["ignore_boxes"], suggested=suggested)
         queries = plan_queries(dataset, max_queries=opts["max_queries"], seed=opts["seed"])
         needed = sorted({q.index for q in queries} | ({g for q in queries for g in q.gallery}))
-        log = self.stderr.write if opts["verbosity"] >= 1 else None
         store.extract_all(needed if opts["method"] == "seed-baseline" else range(len(dataset.items)), log=log)
 
         cal = calibration.load(opts["calibration"], extractor=engine.extractor.name)
@@ -78,6 +83,7 @@ class Command(BaseCommand):
             "extractor": engine.extractor.name,
             "extractor_version": engine.extractor.version,
             "ignore_boxes": opts["ignore_boxes"],
+            "suggested_boxes": opts["suggested_boxes"],
             "max_queries": opts["max_queries"],
             "seed": opts["seed"],
             "shortlist_images": shortlist if opts["method"] == "default" else None,

@@ -178,12 +178,9 @@ def load_model(name: str, device: str = "cpu") -> Any:
     elif name == "superpoint":
         from .superpoint import SuperPointNet
 
-        try:
-            path = weights.resolve("superpoint_v1")
-        except WeightsUnavailable as exc:
-            raise WeightsUnavailable(str(exc)) from None
+        # resolve() raises with the licence text when the user has not supplied the file.
         model = SuperPointNet()
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        model.load_state_dict(_load_state("superpoint_v1", "cpu"))
     else:
         raise ValueError(f"no network for extractor {name!r}")
     return model.eval().to(device)

@@ -48,6 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 ORG_SLUG = "load-test-partners"
+RUN_TOKEN = secrets.token_hex(3)  # photos of a rerun on the same site must not be duplicates
 PASSWORD = "load-test-" + "pw"
 
 
@@ -63,6 +64,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--demo-individuals", type=int, default=8)
     p.add_argument("--warmup-timeout", type=float, default=1800.0,
                    help="max seconds for the first identification (it extracts the catalog's features)")
+    p.add_argument("--data-dir", default="", help="with --spawn: DATA_DIR to use (default: a new temporary one)")
     p.add_argument("--web-workers", type=int, default=2)
     p.add_argument("--web-threads", type=int, default=8)
     p.add_argument("--poll", type=float, default=2.0, help="seconds between status polls (results.js polls every 1.5 s)")
@@ -85,12 +87,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def server_env() -> dict:
+def server_env(args) -> dict:
     env = dict(os.environ)
-    if "DATABASE_URL" not in env:
-        data_dir = tempfile.mkdtemp(prefix="slreid-load-")
-        env["DATA_DIR"] = data_dir
-    env.setdefault("SECRET_KEY", secrets.token_urlsafe(32))
+    if args.data_dir:
+        env["DATA_DIR"] = args.data_dir  # reuse a prepared site (its catalog's features are cached)
+    elif "DATABASE_URL" not in env:
+        env["DATA_DIR"] = tempfile.mkdtemp(prefix="slreid-load-")
+    if "SECRET_KEY" not in env:
+        # Stable per data folder: queued tasks are signed with it and must survive a restart.
+        key_file = Path(env.get("DATA_DIR") or tempfile.gettempdir()) / ".load-test-secret-key"
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(secrets.token_urlsafe(32))
+        env["SECRET_KEY"] = key_file.read_text().strip()
     env.update({
         "DEBUG": "0", "DEMO_MODE": "1", "SLREID_TESTING": "0", "ALLOWED_HOSTS": "127.0.0.1,localhost",
         # Plain HTTP on loopback: the production HTTPS redirects and secure cookies would get in the way.
@@ -141,7 +150,10 @@ def start_servers(args, env: dict, port: int, log_dir: Path) -> list[subprocess.
     logs = {name: open(log_dir / f"{name}.log", "w") for name in ("web", "interactive", "bulk")}
     procs.append(subprocess.Popen(
         [str(bin_dir / "gunicorn"), "slreid_site.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(args.web_workers),
-         "-k", "gthread", "--threads", str(args.web_threads), "--timeout", "120"],
+         "-k", "gthread", "--threads", str(args.web_threads), "--timeout", "120",
+         # Longer than any client's pause between requests, so an idle keep-alive connection is
+         # never closed just as the client reuses it (as a reverse proxy would do it).
+         "--keep-alive", "75"],
         cwd=ROOT, env=env, stdout=logs["web"], stderr=subprocess.STDOUT, start_new_session=True))
     procs.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
                                   stdout=logs["interactive"], stderr=subprocess.STDOUT, start_new_session=True))
@@ -221,7 +233,7 @@ class Partner(threading.Thread):
         for k in range(self.args.photos):
             base = self.photos[(self.index + self.counter + k) % len(self.photos)].copy()
             # A tag in the info bar makes every photo's pixels unique (duplicates are refused).
-            ImageDraw.Draw(base).text((4, base.height - 12), f"{self.username} #{self.counter}.{k}", fill=(255, 255, 255))
+            ImageDraw.Draw(base).text((4, base.height - 12), f"{self.username} {RUN_TOKEN} #{self.counter}.{k}", fill=(255, 255, 255))
             exif = Image.Exif()
             exif.get_ifd(0x8769)[36867] = time.strftime("%Y:%m:%d %H:%M:%S", time.gmtime(1700000000 + self.counter * 600 + k))
             out = io.BytesIO()
@@ -369,7 +381,7 @@ def warm_up(base: str, args, username: str, photos) -> float:
 def main() -> None:
     args = parse_args()
     procs: list[subprocess.Popen] = []
-    env = server_env() if args.spawn else dict(os.environ)
+    env = server_env(args) if args.spawn else dict(os.environ)
     base = args.url.rstrip("/")
     log_dir = Path(tempfile.mkdtemp(prefix="slreid-load-logs-"))
     try:
@@ -422,7 +434,7 @@ def main() -> None:
             print("  error:", error)
         if checks["lost"] or checks["stuck_sightings"] or checks["active_runs"]:
             print("  lost:", checks["lost"], "stuck sightings:", checks["stuck_sightings"], "active runs:", checks["active_runs"])
-        print(f"server logs: {log_dir}")
+        print(f"server logs: {log_dir}; data: {env.get('DATA_DIR') or env.get('DATABASE_URL')}")
         ok = not (errors or checks["lost"] or checks["stuck_sightings"] or checks["active_runs"] or stats.unfinished)
         sys.exit(0 if ok else 1)
     finally:

@@ -164,3 +164,28 @@ def load(version: str | None = None, *, extractor: str | None = None, folder: Pa
 def _read(path: Path) -> Calibration:
     data = json.loads(path.read_text())
     return Calibration(**data)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m matching.calibration --version V --extractor NAME REPORT.json... : fit and save."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Fit confidence levels from `evaluate --json` reports.")
+    parser.add_argument("reports", nargs="+")
+    parser.add_argument("--version", required=True)
+    parser.add_argument("--extractor", required=True)
+    parser.add_argument("--min-count", type=int, default=5)
+    args = parser.parse_args(argv)
+    reports = [json.loads(Path(p).read_text()) for p in args.reports]
+    versions = {r.get("extractor") for r in reports}
+    if versions != {args.extractor}:
+        parser.error(f"reports are for extractor(s) {sorted(map(str, versions))}, not {args.extractor}")
+    cal = fit(reports, version=args.version, extractor=args.extractor, min_count=args.min_count)
+    path = save(cal)
+    print(f"wrote {path}")
+    print(json.dumps({"thresholds": cal.thresholds, "likely_new_below": cal.likely_new_below, "measured": cal.measured}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -126,7 +126,7 @@ def main() -> int:
         settings.MATCHING_DEVICE = "cuda"
         out = ROOT / "var" / "gpu_benchmark.json"
         out.parent.mkdir(exist_ok=True)
-        call_command("benchmark", sizes="1000,10000", json_path=str(out), dataset=args.dataset, extractor=name,
+        call_command("benchmark", sizes="1000,10000", json_path=str(out), dataset=args.dataset, extractor=name, suggested_boxes=True,
                      queries=10, exhaustive_budget=60.0, exhaustive_queries=1)
         report["benchmark"] = json.loads(out.read_text())
     if args.json:

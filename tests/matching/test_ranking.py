@@ -16,7 +16,8 @@ pytestmark = pytest.mark.slow
 def engine():
     from matching.evaluation_runner import build_engine
 
-    return build_engine(settings.MATCHING_DEFAULT_EXTRACTOR, device="cpu", long_side=512, max_keypoints=512)
+    # The product's settings, so that the shipped calibration applies to these scores.
+    return build_engine(settings.MATCHING_DEFAULT_EXTRACTOR, device="cpu", max_keypoints=settings.MATCHING_MAX_KEYPOINTS)
 
 
 @pytest.fixture(scope="module")

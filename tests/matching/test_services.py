@@ -12,26 +12,13 @@ from tests.matching.ranking_images import distorted_copy, jpeg, rosette_image
 
 
 @pytest.fixture(autouse=True)
-def small_engine(settings, monkeypatch):
-    """Real weights, small working size: the default extractor at 512 px, 512 keypoints."""
-    from matching.extractors import get_extractor
-
+def fresh_engine_state(settings):
+    """Real weights on the CPU; each test starts with an empty per-process index and feature cache."""
     settings.MATCHING_DEVICE = "cpu"
-    monkeypatch.setattr(services, "_extractor",
-                        lambda name, device: _small(name, device, get_extractor))
     services._INDEXES.clear()
     services._FEATURES.data.clear()
     yield
     services._INDEXES.clear()
-
-
-_SMALL = {}
-
-
-def _small(name, device, get_extractor):
-    if (name, device) not in _SMALL:
-        _SMALL[(name, device)] = get_extractor(name, device, long_side=512, max_keypoints=512)
-    return _SMALL[(name, device)]
 
 
 def reference(org, individual, img, *, body_part=BodyPart.UNKNOWN, location=None):
@@ -91,7 +78,7 @@ def test_features_are_cached_and_a_version_bump_or_new_box_recomputes_them(org_a
     first = services.features_extract(image=image)
     assert services.features_extract(image=image).pk == first.pk
     ex = services._extractor(first.extractor, "cpu")
-    monkeypatch.setattr(ex, "version", ex.version + "-bumped")
+    monkeypatch.setattr(ex, "version", ex.version + "-bumped")  # what an extractor upgrade does
     bumped = services.features_extract(image=image)
     assert bumped.pk != first.pk and bumped.version.endswith("-bumped")
     assert FeatureSet.objects.filter(image=image).count() == 1

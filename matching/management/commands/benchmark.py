@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from matching.evaluation import plan_queries, read_dataset
-from matching.evaluation_runner import FeatureStore, build_engine, device_name
+from matching.evaluation_runner import FeatureStore, auto_boxes, build_engine, device_name
 from matching.index import Entry, ShortlistIndex
 from matching.scoring import QueryImage, identify
 
@@ -65,6 +65,8 @@ class Command(BaseCommand):
         parser.add_argument("--long-side", type=int, default=None)
         parser.add_argument("--max-keypoints", type=int, default=None)
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--suggested-boxes", action="store_true",
+                            help="as in evaluate: images without a box use the suggested box")
 
     def handle(self, *args, **opts):
         try:
@@ -79,8 +81,9 @@ class Command(BaseCommand):
         dataset = read_dataset(opts["dataset"]) if (Path(opts["dataset"]) / "labels.csv").exists() else None
         if dataset is None:
             raise CommandError(f"no labelled data set at {opts['dataset']} (pass --dataset)")
-        store = FeatureStore(Path(opts["cache_dir"] or settings.BASE_DIR / "var" / "eval-cache"), dataset, engine,
-                             ignore_boxes=False)
+        cache_root = Path(opts["cache_dir"] or settings.BASE_DIR / "var" / "eval-cache")
+        suggested = auto_boxes(dataset, cache_root, log=self.stderr.write) if opts["suggested_boxes"] else None
+        store = FeatureStore(cache_root, dataset, engine, ignore_boxes=False, suggested=suggested)
         store.extract_all(range(len(dataset.items)), log=self.stderr.write)
         base = [store.get(i) for i in range(len(dataset.items))]
         queries = [q for q in plan_queries(dataset, seed=opts["seed"]) if q.eligible]

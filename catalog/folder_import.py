@@ -145,6 +145,8 @@ def read_nested(root: Path, location_name: str | None) -> tuple[list[Row], list[
     for number, path in enumerate(files, start=1):
         parts = path.relative_to(root).parts
         try:
+            if len(parts) == 3:  # no body-part folder: unknown
+                parts = (parts[0], parts[1], "", parts[2])
             if len(parts) != 4:
                 raise ValueError(_("expected <location>/<individual>/<body_part>/<file>"))
             location, individual, body_part, _name = parts

@@ -260,3 +260,14 @@ def test_import_catalog_default_date_places_undated_photos(tmp_path, org_a, no_e
     call_command("import_catalog", str(tmp_path / "seed"), "--organization", org_a.slug, "--default-date", "2020-01-02",
                  stdout=io.StringIO())
     assert Sighting.objects.get().observed_at.isoformat() == "2020-01-02T00:00:00+00:00"
+
+
+@pytest.mark.django_db
+def test_import_catalog_nested_folders_without_body_part_and_stray_files(tmp_path, org_a, no_enqueue):
+    _write_photo(tmp_path / "seed" / "Naryn" / "SL-0002" / "x.jpg", seed=3)
+    _write_photo(tmp_path / "seed" / "stray.jpg", seed=4)
+    err = io.StringIO()
+    call_command("import_catalog", str(tmp_path / "seed"), "--organization", org_a.slug, "--default-date", "2020-01-02",
+                 "--skip-bad", stdout=io.StringIO(), stderr=err)
+    assert "stray.jpg: expected <location>/<individual>/<body_part>/<file>" in err.getvalue()
+    assert list(Sighting.objects.values_list("images__body_part", flat=True)) == ["unknown"]

@@ -106,7 +106,7 @@ def _claim(run_id: int) -> MatchRun | None:
         run.attempts += 1
         if run.attempts > max_attempts():
             run.state = RunState.FAILED
-            run.error = _("Gave up after %(n)d attempts (the worker stopped each time).") % {"n": run.attempts - 1}
+            run.error = _("Gave up after %(n)d attempts (each time the worker stopped or timed out before finishing).") % {"n": run.attempts - 1}
             run.finished_at = timezone.now()
             run.save(update_fields=["state", "error", "finished_at", "attempts"])
             _sighting_after_failure(run)

@@ -180,7 +180,7 @@ MATCHING_DEFAULT_EXTRACTOR = env_str("MATCHING_DEFAULT_EXTRACTOR", "xfeat")
 # Keypoints kept per image: LightGlue's cost grows with the square of it.
 MATCHING_MAX_KEYPOINTS = env_int("MATCHING_MAX_KEYPOINTS", 1024)
 MATCHING_WEIGHTS_DIR = env_str("MATCHING_WEIGHTS_DIR", str(DATA_DIR / "weights"))
-MATCHING_SHORTLIST = env_int("MATCHING_SHORTLIST", 12)
+MATCHING_SHORTLIST = env_int("MATCHING_SHORTLIST", 6)  # gallery images LightGlue-verified per query image
 DETECTOR_ENABLED = env_bool("DETECTOR_ENABLED", True)
 
 # Queue: interactive identification and bulk work run on separate clusters (queues), so

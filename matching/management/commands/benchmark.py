@@ -1,6 +1,7 @@
 """Identification latency per catalog size, against the exhaustive LightGlue baseline; writes nothing to the DB."""
 
 import json
+import os
 import resource
 import statistics
 import time
@@ -118,23 +119,30 @@ class Command(BaseCommand):
                                 sighting=f"pad{pad_n}", image_size=tuple(f.image_size)), f.descriptors, f.keypoints, f.scores)
                 pad_n += 1
             build_s = time.perf_counter() - t_build
-            times, correct = [], 0
+            times, cpu_times, correct = [], [], 0
             for q in queries:
                 item = dataset.items[q.index]
+                c0 = time.process_time()
                 t0 = time.perf_counter()
                 res = identify([QueryImage(q.index, base[q.index], item.body_part, item.station or None)], index, features_of,
                                match_fn=engine.match_fn, verify_pair_fn=engine.verify_pair_fn,
                                allowed=lambda e, enc=item.encounter: e.sighting != enc,
                                shortlist_images=settings.MATCHING_SHORTLIST)
                 times.append(time.perf_counter() - t0)
+                cpu_times.append(time.process_time() - c0)
                 correct += bool(res.candidates) and res.candidates[0].individual == q.individual
             ex_times = self._exhaustive(queries[: opts["exhaustive_queries"]], index, features_of, engine,
                                         opts["exhaustive_budget"], dataset)
             row = {
                 "median_seconds": statistics.median(times),
                 "p95_seconds": float(np.percentile(times, 95)),
+                # CPU seconds of this process (all threads): on a shared machine the wall time
+                # depends on the other load; this does not.
+                "median_cpu_seconds": statistics.median(cpu_times),
                 "exhaustive_median_seconds": statistics.median(ex_times["done"]) if ex_times["done"] else None,
                 "exhaustive_seconds_per_pair": ex_times["per_pair"],
+                "exhaustive_cpu_seconds_per_pair": ex_times["cpu_per_pair"],
+                "exhaustive_pairs_timed": ex_times["pairs"],
                 "catalog_images": len(index),
                 "index_vectors": index.num_vectors,
                 "index_type": type(index._index).__name__ if index._index is not None else None,
@@ -144,11 +152,13 @@ class Command(BaseCommand):
             }
             result["sizes"][str(size)] = row
             self.stdout.write(
-                f"size {size:>6}: median {row['median_seconds']:.2f} s, p95 {row['p95_seconds']:.2f} s; exhaustive "
+                f"size {size:>6}: median {row['median_seconds']:.2f} s (CPU {row['median_cpu_seconds']:.2f} s), "
+                f"p95 {row['p95_seconds']:.2f} s; exhaustive "
                 + (f"{row['exhaustive_median_seconds']:.1f} s" if row["exhaustive_median_seconds"] is not None
                    else f"did not finish in {opts['exhaustive_budget']:.0f} s ({ex_times['per_pair'] or float('nan'):.3f} s/pair)")
                 + f"; peak RSS {row['peak_rss_mib']:.0f} MiB"
             )
+        result["load_average_at_end"] = list(os.getloadavg())
         result["extract_seconds_per_image"] = store.seconds_per_image()
         result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         self.stdout.write(f"extraction {result['extract_seconds_per_image'] or float('nan'):.2f} s per image (median, "
@@ -159,11 +169,12 @@ class Command(BaseCommand):
 
     def _exhaustive(self, queries, index, features_of, engine, budget, dataset):
         """The seed method's cost: LightGlue against every catalog image; stops at the time box."""
-        done, pairs, spent = [], 0, 0.0
+        done, pairs, spent, cpu = [], 0, 0.0, 0.0
         deadline = time.perf_counter() + budget
         for q in queries:
             fq = features_of(q.index)
             t0 = time.perf_counter()
+            c0 = time.process_time()
             finished = True
             for key, e in index.entries.items():
                 if e.sighting == dataset.items[q.index].encounter:
@@ -176,7 +187,9 @@ class Command(BaseCommand):
                     engine.match_fn(fq, fg)
                 pairs += 1
             spent += time.perf_counter() - t0
+            cpu += time.process_time() - c0
             if not finished:
                 break
             done.append(time.perf_counter() - t0)
-        return {"done": done, "per_pair": spent / pairs if pairs else None}
+        return {"done": done, "per_pair": spent / pairs if pairs else None,
+                "cpu_per_pair": cpu / pairs if pairs else None, "pairs": pairs}

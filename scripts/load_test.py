@@ -64,6 +64,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--demo-individuals", type=int, default=8)
     p.add_argument("--warmup-timeout", type=float, default=1800.0,
                    help="max seconds for the first identification (it extracts the catalog's features)")
+    p.add_argument("--extractor", default="", help="extractor the partners choose (default: the site's default)")
     p.add_argument("--data-dir", default="", help="with --spawn: DATA_DIR to use (default: a new temporary one)")
     p.add_argument("--web-workers", type=int, default=2)
     p.add_argument("--web-threads", type=int, default=8)
@@ -248,8 +249,14 @@ class Partner(threading.Thread):
         org = re.search(r'name="organization"[^>]*>\s*<option value="(\d+)"', page.text)
         r = self.call("upload", "POST", "/submit/", data={
             "csrfmiddlewaretoken": self.csrf(), "organization": org.group(1) if org else "", "body_part": "left_flank",
-        }, files=self.unique_photos(), expect=(302,))
+        }, files=self.unique_photos(), expect=(302, 200))
         if r is None:
+            return
+        if r.status_code == 200:  # the form came back: say why (refused files, form errors)
+            reasons = re.findall(r'<tr class="file-refused"><td>([^<]*)</td>\s*<td>([^<]*)<', r.text)
+            reasons += re.findall(r'class="errorlist[^"]*"[^>]*>(.*?)</', r.text, flags=re.S)
+            with self.stats.lock:
+                self.stats.errors.append(f"upload refused: {reasons or r.text[:300]}")
             return
         match = re.search(r"/sightings/(\d+)/edit/", r.headers.get("Location", ""))
         if not match:
@@ -273,10 +280,10 @@ class Partner(threading.Thread):
         start_page = self.call("identify page", "GET", f"/sightings/{sighting}/identify/")
         if start_page is None:
             return
-        extractor = re.search(r'<option value="([^"]+)" selected', start_page.text)
+        extractor = self.args.extractor or (re.search(r'<option value="([^"]+)" selected', start_page.text) or [None, ""])[1]
         started = time.monotonic()
         r = self.call("start identification", "POST", f"/sightings/{sighting}/identify/", data={
-            "csrfmiddlewaretoken": self.csrf(), "extractor": extractor.group(1) if extractor else ""}, expect=(302,))
+            "csrfmiddlewaretoken": self.csrf(), "extractor": extractor}, expect=(302,))
         if r is None:
             return
         run = int(re.search(r"/runs/(\d+)/", r.headers["Location"]).group(1))
@@ -369,6 +376,7 @@ def warm_up(base: str, args, username: str, photos) -> float:
     """One identification before the clock starts: builds the worker's index of the catalog."""
     stats = Stats()
     partner = Partner(0, username, base, args, stats, photos, stop_at=0, give_up_at=time.monotonic() + args.warmup_timeout)
+    partner.counter = 10_000  # its photos must not be those the same partner sends later (duplicates are refused)
     started = time.monotonic()
     if not partner.login():
         sys.exit(f"warm-up login failed: {stats.errors}")
@@ -418,7 +426,7 @@ def main() -> None:
         broker = "redis" if settings.Q_CLUSTER.get("redis") else "orm"
         errors = len(stats.errors)  # failed runs are among them: the partners record them
         print()
-        print(f"database {db}, broker {broker}, extractor {settings.MATCHING_DEFAULT_EXTRACTOR}, "
+        print(f"database {db}, broker {broker}, extractor {args.extractor or settings.MATCHING_DEFAULT_EXTRACTOR}, "
               f"{args.partners} partners, {args.duration:.0f} s of submissions, {elapsed:.0f} s until all results were in")
         print(f"requests {stats.requests}  errors {errors}  lost {len(checks['lost'])}  "
               f"stuck {len(checks['stuck_sightings']) + len(checks['active_runs']) + len(stats.unfinished)}")

@@ -115,14 +115,16 @@ class Query:
 
 
 def plan_queries(dataset: Dataset, *, max_queries: int | None = None, seed: int = 0) -> list[Query]:
-    """All queries of the protocol, or a reproducible random sample of max_queries of them."""
+    """All queries of the protocol in data-set order, or a reproducible random sample of
+    max_queries of them in random order."""
     queries = []
     for item in dataset.items:
         gallery = tuple(gallery_for(dataset.items, item.index))
         eligible = any(dataset.items[g].individual == item.individual for g in gallery)
         queries.append(Query(item.index, item.individual, gallery, eligible))
-    if max_queries is not None and max_queries < len(queries):
-        queries = sorted(random.Random(seed).sample(queries, max_queries), key=lambda q: q.index)
+    if max_queries is not None:
+        # Random order, so that a run stopped by a time budget has still measured a random sample.
+        queries = random.Random(seed).sample(queries, min(max_queries, len(queries)))
     return queries
 
 

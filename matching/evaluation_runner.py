@@ -228,13 +228,19 @@ def build_index(dataset: Dataset, store: FeatureStore, *, per_image: int = 384) 
 def run_default(
     dataset: Dataset, queries: list[Query], store: FeatureStore, *, cache_path: Path,
     shortlist_images: int, per_individual: int, log: Callable[[str], None] | None = None,
+    max_seconds: float | None = None,
 ) -> list[QueryRecord]:
-    """Shortlist + LightGlue + verification on the shortlisted gallery images, individuals ranked."""
+    """Shortlist + LightGlue + verification on the shortlisted gallery images, individuals ranked.
+
+    With max_seconds, no new query starts after that wall time; the records say how many ran."""
+    started = time.perf_counter()
     engine = store.engine
     index = build_index(dataset, store)
     cache = PairCache(cache_path)
     records = []
     for n, q in enumerate(queries, start=1):
+        if max_seconds is not None and time.perf_counter() - started > max_seconds:
+            break
         item = dataset.items[q.index]
         gallery = set(q.gallery)
         timings: dict = {}
@@ -262,10 +268,10 @@ def run_default(
         records.append(QueryRecord(q, scores, shortlist_s + pair_s, {
             "pairs": result.timings.get("pairs", 0), "top_score": result.top_score,
         }))
-        if n % 10 == 0:
+        if n % 3 == 0:
             cache.save()
-            if log:
-                log(f"queries {n}/{len(queries)}")
+        if log:
+            log(f"queries {n}/{len(queries)}")
     cache.save()
     return records
 

@@ -34,6 +34,8 @@ class Command(BaseCommand):
         parser.add_argument("--long-side", type=int, default=None, help="working resolution (default: the engine's)")
         parser.add_argument("--max-keypoints", type=int, default=None)
         parser.add_argument("--shortlist", type=int, default=None, help="gallery images verified per query image")
+        parser.add_argument("--max-seconds", type=float, default=None,
+                            help="start no new query after this many seconds of matching (queries run in random order)")
         parser.add_argument("--calibration", default=None, help="calibration version (default: latest for the extractor)")
 
     def handle(self, *args, **opts):
@@ -62,12 +64,14 @@ class Command(BaseCommand):
         cal = calibration.load(opts["calibration"], extractor=engine.extractor.name)
         shortlist = opts["shortlist"] or settings.MATCHING_SHORTLIST
         if opts["method"] == "seed-baseline":
-            records = run_seed_baseline(dataset, queries, store, cache_path=store.folder / "pairs-seed.pkl", log=log)
+            records = run_seed_baseline(dataset, queries, store, cache_path=store.folder / "pairs-seed.pkl", log=log,
+                                        max_seconds=opts["max_seconds"])
             level_of, likely_new = None, None
         else:
             records = run_default(
                 dataset, queries, store, cache_path=store.folder / f"pairs-default-{scoring.PAIR_VERSION}.pkl",
                 shortlist_images=shortlist, per_individual=scoring.PER_INDIVIDUAL, log=log,
+                max_seconds=opts["max_seconds"],
             )
             level_of = cal.level if cal else None
             likely_new = cal.likely_new_below if cal else None
@@ -85,6 +89,8 @@ class Command(BaseCommand):
             "ignore_boxes": opts["ignore_boxes"],
             "suggested_boxes": opts["suggested_boxes"],
             "max_queries": opts["max_queries"],
+            "max_seconds": opts["max_seconds"],
+            "queries_run": len(records),
             "seed": opts["seed"],
             "shortlist_images": shortlist if opts["method"] == "default" else None,
             "calibration_version": cal.version if cal and opts["method"] == "default" else None,

@@ -1,5 +1,6 @@
 """Identification pages: start (filters), progress/results, status JSON, overlays, box suggestions."""
 
+import functools
 import logging
 from collections import defaultdict
 
@@ -33,14 +34,18 @@ def _runs_for(user):
     return MatchRun.objects.filter(sighting__in=sightings_for(user).values("pk")).select_related("sighting")
 
 
-def _extractor_choices() -> list[tuple[str, str]]:
+@functools.cache
+def _usable_extractors() -> tuple[str, ...]:
+    # Once per web process: finding out loads every extractor's weights (seconds, and memory).
     try:
         from matching.services import available_extractors
-
-        choices = [(e["name"], e["name"] if e.get("usable", True) else f"{e['name']} ({e.get('reason', '')})")
-                   for e in available_extractors() if e.get("usable", True)]
     except ImportError:
-        choices = []
+        return ()
+    return tuple(e["name"] for e in available_extractors() if e.get("usable", True))
+
+
+def _extractor_choices() -> list[tuple[str, str]]:
+    choices = [(name, name) for name in _usable_extractors()]
     if settings.MATCHING_DEFAULT_EXTRACTOR not in [c[0] for c in choices]:
         choices.insert(0, (settings.MATCHING_DEFAULT_EXTRACTOR, settings.MATCHING_DEFAULT_EXTRACTOR))
     return choices

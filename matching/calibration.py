@@ -19,6 +19,8 @@ CALIBRATION_DIR = Path(__file__).resolve().parent / "calibration"
 LEVELS = ("excellent", "good", "fair", "uncertain")
 # Precision each level promises (share of top-1 answers in the level that are the right individual).
 TARGETS = {"excellent": 0.99, "good": 0.95, "fair": 0.80}
+# Threshold of a level that no score band earned on the fitting data: the level is never given.
+NEVER = 1e9
 
 
 @dataclass
@@ -56,8 +58,6 @@ def fit_thresholds(samples: list[tuple[float, bool]], targets: dict | None = Non
     """
     targets = dict(targets or TARGETS)
     scores = sorted({s for s, _ in samples}, reverse=True)
-    top = (max(scores) + 1.0) if scores else 1.0
-    never = math.inf if not scores else top * 10 + 1e6
     upper = math.inf
     out = {}
     for name in ("excellent", "good", "fair"):
@@ -71,7 +71,7 @@ def fit_thresholds(samples: list[tuple[float, bool]], targets: dict | None = Non
                 # the band's answers at or above any score must meet the target too (monotone).
                 best = t
         if best is None:
-            out[name] = upper if upper != math.inf else never
+            out[name] = upper if upper != math.inf else NEVER
         else:
             out[name] = float(best)
             upper = best
@@ -124,7 +124,8 @@ def fit(reports: list[dict], *, version: str, extractor: str, min_count: int = 5
                 n_new += 1
         sets.append({
             "dataset": rep.get("dataset"), "dataset_dir": rep.get("dataset_dir"),
-            "ignore_boxes": rep.get("ignore_boxes"), "extractor_version": rep.get("extractor_version"),
+            "ignore_boxes": rep.get("ignore_boxes"), "suggested_boxes": rep.get("suggested_boxes"),
+            "extractor_version": rep.get("extractor_version"), "queries_run": rep.get("queries_run"),
             "eligible_queries": n_known, "negative_cases": n_new, "max_queries": rep.get("max_queries"),
         })
     thresholds = fit_thresholds(samples, min_count=min_count)

@@ -11,7 +11,7 @@ PORT ?= 8000
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/slreid
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install system-deps run demo test test-sqlite test-postgres test-browser benchmark evaluate clean messages
+.PHONY: screenshots install system-deps run demo test test-sqlite test-postgres test-browser benchmark evaluate clean messages
 
 install: $(STAMP)
 
@@ -69,6 +69,10 @@ test-postgres: install
 
 test-browser: install
 	$(PY) -m pytest -q -m browser
+
+# Refresh docs/screenshots/ from the browser tests.
+screenshots: install
+	UPDATE_SCREENSHOTS=1 $(PY) -m pytest -q -m browser
 
 benchmark: install
 	$(PY) manage.py benchmark

@@ -47,6 +47,12 @@ def login(live_server):
 
 
 def screenshot_dir():
-    path = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "screenshots")
+    """docs/screenshots/ with UPDATE_SCREENSHOTS=1; otherwise a scratch folder, so a test run leaves the tree clean."""
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        path = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "screenshots")
+    else:
+        import tempfile
+
+        path = os.path.join(tempfile.gettempdir(), "slreid-screenshots")
     os.makedirs(path, exist_ok=True)
     return os.path.abspath(path)

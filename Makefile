@@ -13,7 +13,12 @@ REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 
 .PHONY: screenshots install system-deps run demo test test-sqlite test-postgres test-browser benchmark evaluate clean messages
 
-install: $(STAMP)
+install: $(STAMP) var/secret_key
+
+# A random key per installation (read by settings when SECRET_KEY is not in the environment).
+var/secret_key:
+	mkdir -p var
+	umask 077; $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
 
 # django-leaflet's admin imports GeoDjango's widgets, which need the GDAL library;
 # the browser tests drive Debian's Chromium; gettext compiles the translations.

@@ -41,7 +41,14 @@ def env_list(name: str, default: str = "") -> list[str]:
 DEBUG = env_bool("DEBUG", False)
 # Under pytest (or SLREID_TESTING=1): plain-HTTP test client and a throwaway key.
 TESTING = env_bool("SLREID_TESTING", False) or "pytest" in sys.modules
+DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var")))
+
 SECRET_KEY = env_str("SECRET_KEY")
+# `make install` writes a random key for this installation here, so that management commands and
+# the local server run without exporting one; a deployment sets SECRET_KEY in its environment.
+_SECRET_KEY_FILE = DATA_DIR / "secret_key"
+if not SECRET_KEY and _SECRET_KEY_FILE.is_file():
+    SECRET_KEY = _SECRET_KEY_FILE.read_text().strip()
 if not SECRET_KEY:
     if not DEBUG and not TESTING:
         from django.core.exceptions import ImproperlyConfigured
@@ -102,8 +109,6 @@ TEMPLATES = [
         },
     },
 ]
-
-DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var")))
 
 # SQLite is the embedded default; DATABASE_URL switches to PostgreSQL with no code change.
 DATABASES = {

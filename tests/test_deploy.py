@@ -45,3 +45,11 @@ def test_debug_is_off_by_default_and_a_secret_key_is_required(tmp_path):
                   "from django.conf import settings; print(settings.DEBUG, settings.SESSION_COOKIE_SECURE)")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1].split() == ["False", "True"]
+
+
+def test_the_installation_key_file_stands_in_for_an_unset_secret_key(tmp_path):
+    (tmp_path / "secret_key").write_text("key-written-by-make-install\n")
+    result = _run({"DATA_DIR": str(tmp_path)}, "shell", "-c",
+                  "from django.conf import settings; print(settings.SECRET_KEY, settings.DEBUG)")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].split() == ["key-written-by-make-install", "False"]

@@ -46,26 +46,19 @@ def _extractor(name: str, device: str):
 
 
 def available_extractors() -> list[dict]:
-    """Every known extractor with whether it can run here and why not: [{name, usable, reason, licence, ...}]."""
-    from matching import weights
-    from matching.extractors import EXTRACTORS, get_extractor
-    from matching.matcher import LIGHTGLUE, matcher_method
+    """Every known extractor with whether it can run here and why not: [{name, usable, reason, licence, ...}].
+
+    Checks the weight files (hashes are cached per file), without loading any model.
+    """
+    from matching.extractors import EXTRACTORS, extractor_status
+    from matching.matcher import matcher_method
 
     out = []
-    for name, info in EXTRACTORS.items():
-        usable, reason = True, ""
-        try:
-            get_extractor(name, "cpu")
-            if name != "sift":
-                weights.resolve(LIGHTGLUE[name][1])
-        except Exception as exc:  # WeightsUnavailable, or a broken weight file: say why, do not crash the page
-            usable, reason = False, str(exc)
-        out.append({
-            "name": name, "usable": usable, "reason": reason, "licence": info["licence"],
-            "description": info["description"], "version": info["version"],
-            "matcher": matcher_method(name) if usable else "",
-            "default": name == settings.MATCHING_DEFAULT_EXTRACTOR,
-        })
+    for name in EXTRACTORS:
+        row = extractor_status(name)
+        row["matcher"] = matcher_method(name) if row["usable"] else ""
+        row["default"] = name == settings.MATCHING_DEFAULT_EXTRACTOR
+        out.append(row)
     return out
 
 

@@ -1,6 +1,5 @@
 """Identification pages: start (filters), progress/results, status JSON, overlays, box suggestions."""
 
-import functools
 import logging
 from collections import defaultdict
 
@@ -34,14 +33,11 @@ def _runs_for(user):
     return MatchRun.objects.filter(sighting__in=sightings_for(user).values("pk")).select_related("sighting")
 
 
-@functools.cache
 def _usable_extractors() -> tuple[str, ...]:
-    # Once per web process: finding out loads every extractor's weights (seconds, and memory).
-    try:
-        from matching.services import available_extractors
-    except ImportError:
-        return ()
-    return tuple(e["name"] for e in available_extractors() if e.get("usable", True))
+    # Imported here: the engine's modules pull in faiss and torch, which most pages never need.
+    from matching.services import available_extractors
+
+    return tuple(e["name"] for e in available_extractors() if e["usable"])
 
 
 def _extractor_choices() -> list[tuple[str, str]]:

@@ -22,13 +22,10 @@ from PIL import Image, ImageOps
 
 from matching.evaluation import Dataset, Query, QueryRecord, individual_scores_from_images
 from matching.index import Entry, ShortlistIndex
+from matching.preprocess import load_rgb
 from matching.scoring import QueryImage, identify
 
 
-def load_rgb(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB with EXIF orientation applied."""
-    with Image.open(path) as im:
-        return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
 
 
 @dataclass

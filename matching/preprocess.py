@@ -100,8 +100,10 @@ class Prepared:
 
 def load_rgb(source) -> np.ndarray:
     """Open a path, file object or PIL image as (H, W, 3) uint8 RGB with its EXIF orientation applied."""
-    image = source if isinstance(source, Image.Image) else Image.open(source)
-    return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+    if isinstance(source, Image.Image):
+        return np.asarray(ImageOps.exif_transpose(source).convert("RGB"))
+    with Image.open(source) as image:
+        return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
 
 
 def _bar_rows(gray: np.ndarray) -> np.ndarray:

@@ -17,11 +17,11 @@ import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from PIL import Image, ImageOps
 
 from catalog.models import REFERENCE_STATUSES, Sighting, SightingImage
 from matching import calibration, scoring
 from matching.index import Entry, ShortlistIndex
+from matching.preprocess import load_rgb
 from matching.models import Confidence, FeatureSet, MatchCandidate, MatchRun
 
 logger = logging.getLogger(__name__)
@@ -64,8 +64,7 @@ def available_extractors() -> list[dict]:
 
 def _load_rgb(image: SightingImage) -> np.ndarray:
     with image.file.open("rb") as fh:
-        with Image.open(io.BytesIO(fh.read())) as im:
-            return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+        return load_rgb(io.BytesIO(fh.read()))
 
 
 def _box(image: SightingImage) -> tuple[int, int, int, int] | None:

@@ -26,7 +26,7 @@ def images(dataset: Path, n: int):
     import numpy as np
 
     from matching.evaluation import read_dataset
-    from matching.evaluation_runner import load_rgb
+    from matching.preprocess import load_rgb
 
     if (dataset / "labels.csv").exists():
         ds = read_dataset(dataset)

@@ -161,7 +161,7 @@ def _parse_exif_datetime(text, offset) -> datetime | None:
     return value
 
 
-def _exif_fields(exif: Image.Exif) -> tuple[datetime | None, float | None, float | None]:
+def exif_fields(exif: Image.Exif) -> tuple[datetime | None, float | None, float | None]:
     exif_ifd = exif.get_ifd(ExifTags.IFD.Exif) if exif else {}
     taken = _parse_exif_datetime(
         exif_ifd.get(ExifTags.Base.DateTimeOriginal) or exif.get(ExifTags.Base.DateTime),
@@ -239,7 +239,7 @@ def image_validate(file) -> tuple[Image.Image, ImageInfo]:
                 _("The image is damaged or incomplete and cannot be read (%(reason)s).") % {"reason": str(exc)[:120]},
                 code="corrupt",
             ) from None
-    taken, lat, lon = _exif_fields(exif)
+    taken, lat, lon = exif_fields(exif)
     try:
         upright = ImageOps.exif_transpose(image) if orientation != 1 else image
     except (OSError, ValueError):

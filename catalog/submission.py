@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from PIL import Image
 
-from catalog.imaging import local_to_aware
+from catalog.imaging import exif_fields, local_to_aware
 from catalog.models import BodyPart, BoxSource, CameraStation, Location, Organization, Role, Sighting, SightingImage, SightingStatus
 from catalog.selectors import user_can
 from catalog.services import image_add, sighting_create
@@ -69,10 +69,10 @@ def _exif_taken(file) -> datetime | None:
     try:
         file.seek(0)
         with Image.open(file) as img:
-            exif = img.getexif()
-            text = exif.get_ifd(0x8769).get(36867) or exif.get(306)
+            taken = exif_fields(img.getexif())[0]
         file.seek(0)
-        return datetime.strptime(str(text).strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S") if text else None
+        # The camera's clock as written, offset dropped: bursts are grouped by clock differences.
+        return taken.replace(tzinfo=None) if taken else None
     except Exception:  # any unreadable file is refused, with its reason, by image_add later
         try:
             file.seek(0)

@@ -275,13 +275,18 @@ def run_default(
 
 def run_seed_baseline(
     dataset: Dataset, queries: list[Query], store: FeatureStore, *, cache_path: Path,
-    log: Callable[[str], None] | None = None,
+    log: Callable[[str], None] | None = None, max_seconds: float | None = None,
 ) -> list[QueryRecord]:
-    """The seed project's method: LightGlue against every gallery image, mean match confidence, per image."""
+    """The seed project's method: LightGlue against every gallery image, mean match confidence, per image.
+
+    With max_seconds, no new query starts after that wall time; the records say how many ran."""
+    started = time.perf_counter()
     engine = store.engine
     cache = PairCache(cache_path)
     records = []
     for n, q in enumerate(queries, start=1):
+        if max_seconds is not None and time.perf_counter() - started > max_seconds:
+            break
         fq = store.get(q.index)
         image_scores = {}
         seconds = 0.0

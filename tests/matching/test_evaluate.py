@@ -127,3 +127,39 @@ def test_evaluate_command_on_a_few_real_queries_writes_the_issue_keys(tmp_path):
     assert set(data["levels"]) == {"excellent", "good", "fair", "uncertain"}
     assert 0.0 <= data["rank1"] <= 1.0
     assert Sighting.objects.count() == 0  # writes nothing to the database
+
+
+def _synthetic_set(folder: Path) -> Path:
+    """Three individuals, two encounters each: the second is a rotated, rescaled, occluded copy."""
+    from PIL import Image
+
+    from tests.matching.textures import rosette_texture, warp_copy
+
+    rows = []
+    for n in range(3):
+        coat = rosette_texture(320, seed=10 + n)
+        copy, _ = warp_copy(coat, angle=15.0, scale=0.85)
+        for enc, image in (("a", coat), ("b", copy)):
+            rel = f"images/cat{n}/{enc}.jpg"
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(folder / rel, quality=95)
+            rows.append(f"{rel},cat{n},left_flank,cat{n}{enc},st{n},,,,,,,")
+    return write_labels(folder, rows)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("method", ["default", "seed-baseline"])
+def test_evaluate_command_runs_both_methods_end_to_end(tmp_path, method):
+    from django.core.management import call_command
+
+    data_dir = _synthetic_set(tmp_path / "set")
+    out = tmp_path / "eval.json"
+    call_command("evaluate", str(data_dir), "--extractor", "sift", "--method", method,
+                 "--cache-dir", str(tmp_path / "cache"), "--json", str(out), verbosity=0)
+    data = json.loads(out.read_text())
+    assert data["method"] == method
+    assert data["queries"] == 6
+    # Each coat's other encounter is a distorted copy of it: both methods find it first.
+    assert data["rank1"] == 1.0
+    assert set(data["levels"]) == {"excellent", "good", "fair", "uncertain"}
+    assert data["median_query_seconds"] is not None

@@ -138,8 +138,11 @@ class ShortlistIndex:
             return np.zeros((0, self.dim), np.float32), np.zeros((0, 2), np.float32), np.zeros(0, np.int64)
         return np.concatenate(self._desc), np.concatenate(self._kpts), np.concatenate(self._owner)
 
-    def _sync(self) -> None:
-        """Bring the faiss index up to date with the images added since the last search."""
+    def sync(self) -> None:
+        """Bring the faiss index up to date with the images added since the last search.
+
+        search() does this itself; call it after adding many images so that the first query does
+        not pay for (re)training the index."""
         total = self.num_vectors
         needs_ivf = total >= self.ivf_from
         rebuild = self._index is None or (needs_ivf and (self._trained_rows == 0 or total > 4 * self._trained_rows))
@@ -192,7 +195,7 @@ class ShortlistIndex:
         """
         if len(descriptors) == 0 or not self.entries:
             return []
-        self._sync()
+        self.sync()
         all_kpts, owner = self._row_cache
         slots = None
         if allowed is not None:

@@ -138,6 +138,7 @@ def identify(
     *,
     match_fn: Callable,
     verify_pair_fn: Callable,
+    match_many_fn: Callable | None = None,
     allowed: Callable[[Entry], bool] | None = None,
     shortlist_images: int = 12,
     per_individual: int = PER_INDIVIDUAL,
@@ -150,6 +151,8 @@ def identify(
     allowed(entry) applies the run's filters (location, excluded sighting); body-part compatibility
     is applied per query image here. pair_cache maps (query key, reference key) -> verify_pair result
     and lets the evaluation reuse LightGlue results while the ranking rules change.
+    match_many_fn(query features, [reference features]) -> [Matches], when given, matches each query
+    image's shortlist in one call (matcher.match_many: one padded LightGlue batch on CUDA).
     """
     t0 = time.perf_counter()
     votes_by_ind: dict = defaultdict(float)
@@ -172,6 +175,17 @@ def identify(
         for v in shortlist(votes, images=shortlist_images, per_individual=per_individual):
             pairs.append((q, v))
     t1 = time.perf_counter()
+    batched: dict = {}
+    if match_many_fn is not None:
+        todo: dict = defaultdict(list)
+        for q, v in pairs:
+            if pair_cache is None or (q.key, v.key) not in pair_cache:
+                todo[q.key].append((q, v))
+        for group in todo.values():
+            q = group[0][0]
+            refs = [v.key for _, v in group]
+            found = match_many_fn(q.features, [features_of(r) for r in refs])
+            batched.update({(q.key, r): m for r, m in zip(refs, found)})
     for i, (q, v) in enumerate(pairs):
         if progress:
             progress("matching", i, len(pairs))
@@ -180,9 +194,13 @@ def identify(
         if pair_cache is not None and cache_key in pair_cache:
             score, n_m, n_in, pts = pair_cache[cache_key]
         else:
+            pair_match = match_fn
+            if cache_key in batched:
+                def pair_match(f0, f1, m=batched[cache_key]):
+                    return m
             score, n_m, n_in, pts = verify_pair(
                 q.features, features_of(v.key), same_camera=same_frame(q, entry),
-                match_fn=match_fn, verify_pair_fn=verify_pair_fn,
+                match_fn=pair_match, verify_pair_fn=verify_pair_fn,
             )
             if pair_cache is not None:
                 pair_cache[cache_key] = (score, n_m, n_in, pts)

@@ -244,6 +244,7 @@ def identify_run(*, run: MatchRun, progress: Callable[[str, int, int], None] | N
     result = scoring.identify(
         queries, index, features_of,
         match_fn=lambda f0, f1: matcher.match(f0, f1, device=device),
+        match_many_fn=lambda q, refs: matcher.match_many(q, refs, device=device),
         verify_pair_fn=verify.verify_pair,
         allowed=allowed, shortlist_images=settings.MATCHING_SHORTLIST,
         likely_new_below=cal.likely_new_below if cal else 0.0, progress=progress,

@@ -138,3 +138,25 @@ def test_below_the_likely_new_threshold_the_outcome_is_likely_new():
     index, store = catalog({1: ("A", "", 1, None, a)}, rng)
     result = run([QueryImage("q", feats(a[:12], rng))], index, store, likely_new_below=100.0)
     assert result.candidates[0].score > 0 and result.likely_new
+
+
+def test_batched_matching_gives_the_same_ranking_with_one_call_per_query_image():
+    rng = np.random.default_rng(7)
+    a, b, c = pattern(rng), pattern(rng), pattern(rng)
+    index, store = catalog({1: ("A", "", 1, None, a), 2: ("B", "", 1, None, b), 3: ("C", "", 1, None, c[:40])}, rng)
+    queries = [QueryImage("q1", feats(a[:40], rng)), QueryImage("q2", feats(c[:30], rng))]
+    calls = []
+
+    def many(query, refs):
+        calls.append(len(refs))
+        return [fake_match(query, r) for r in refs]
+
+    def single_refused(f0, f1):
+        raise AssertionError("every pair should have come from the batch")
+
+    one_by_one = run(queries, index, store)
+    batched = identify(queries, index, store.__getitem__, match_fn=single_refused, match_many_fn=many,
+                       verify_pair_fn=fake_verify)
+    assert len(calls) == 2 and sum(calls) == batched.timings["pairs"]
+    assert [(x.individual, x.score, x.num_inliers) for x in batched.candidates] == \
+        [(x.individual, x.score, x.num_inliers) for x in one_by_one.candidates]

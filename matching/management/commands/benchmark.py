@@ -128,6 +128,7 @@ class Command(BaseCommand):
                 t0 = time.perf_counter()
                 res = identify([QueryImage(q.index, base[q.index], item.body_part, item.station or None)], index, features_of,
                                match_fn=engine.match_fn, verify_pair_fn=engine.verify_pair_fn,
+                               match_many_fn=engine.match_many_fn,
                                allowed=lambda e, enc=item.encounter: e.sighting != enc,
                                shortlist_images=settings.MATCHING_SHORTLIST)
                 times.append(time.perf_counter() - t0)

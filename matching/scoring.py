@@ -182,12 +182,14 @@ def identify(
             if pair_cache is None or (q.key, v.key) not in pair_cache:
                 todo[q.key].append((q, v))
         for group in todo.values():
+            if progress:
+                progress("matching", len(batched), len(pairs))
             q = group[0][0]
             refs = [v.key for _, v in group]
             found = match_many_fn(q.features, [features_of(r) for r in refs])
             batched.update({(q.key, r): m for r, m in zip(refs, found)})
     for i, (q, v) in enumerate(pairs):
-        if progress:
+        if progress and not batched:
             progress("matching", i, len(pairs))
         entry = index.entries[v.key]
         cache_key = (q.key, v.key)

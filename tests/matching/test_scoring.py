@@ -155,8 +155,11 @@ def test_batched_matching_gives_the_same_ranking_with_one_call_per_query_image()
         raise AssertionError("every pair should have come from the batch")
 
     one_by_one = run(queries, index, store)
+    steps = []
     batched = identify(queries, index, store.__getitem__, match_fn=single_refused, match_many_fn=many,
-                       verify_pair_fn=fake_verify)
+                       verify_pair_fn=fake_verify, progress=lambda stage, done, total: steps.append((done, total)))
     assert len(calls) == 2 and sum(calls) == batched.timings["pairs"]
+    # Progress still advances batch by batch and ends complete.
+    assert steps == sorted(steps) and steps[0][0] == 0 and steps[-1] == (sum(calls), sum(calls))
     assert [(x.individual, x.score, x.num_inliers) for x in batched.candidates] == \
         [(x.individual, x.score, x.num_inliers) for x in one_by_one.candidates]

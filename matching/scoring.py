@@ -196,10 +196,8 @@ def identify(
         if pair_cache is not None and cache_key in pair_cache:
             score, n_m, n_in, pts = pair_cache[cache_key]
         else:
-            pair_match = match_fn
-            if cache_key in batched:
-                def pair_match(f0, f1, m=batched[cache_key]):
-                    return m
+            matched = batched.get(cache_key)
+            pair_match = match_fn if matched is None else (lambda f0, f1, m=matched: m)
             score, n_m, n_in, pts = verify_pair(
                 q.features, features_of(v.key), same_camera=same_frame(q, entry),
                 match_fn=pair_match, verify_pair_fn=verify_pair_fn,

@@ -163,3 +163,22 @@ def test_evaluate_command_runs_both_methods_end_to_end(tmp_path, method):
     assert data["rank1"] == 1.0
     assert set(data["levels"]) == {"excellent", "good", "fair", "uncertain"}
     assert data["median_query_seconds"] is not None
+
+
+@pytest.mark.django_db
+def test_benchmark_command_times_the_shortlist_and_the_exhaustive_baseline(tmp_path):
+    from django.core.management import call_command
+
+    data_dir = _synthetic_set(tmp_path / "set")
+    out = tmp_path / "bench.json"
+    call_command("benchmark", "--dataset", str(data_dir), "--extractor", "sift", "--sizes", "10,40",
+                 "--queries", "2", "--exhaustive-queries", "1", "--exhaustive-budget", "120",
+                 "--cache-dir", str(tmp_path / "cache"), "--json", str(out), stdout=open(tmp_path / "log", "w"))
+    data = json.loads(out.read_text())
+    assert set(data["sizes"]) == {"10", "40"}
+    for size, row in data["sizes"].items():
+        assert row["catalog_images"] == int(size)
+        assert row["median_seconds"] > 0 and row["p95_seconds"] >= row["median_seconds"]
+        # The baseline matched the query against every catalog image outside its own encounter.
+        assert row["exhaustive_median_seconds"] is not None
+        assert row["exhaustive_pairs_timed"] == int(size) - 1

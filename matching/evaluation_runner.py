@@ -26,8 +26,6 @@ from matching.preprocess import load_rgb
 from matching.scoring import QueryImage, identify
 
 
-
-
 @dataclass
 class Engine:
     """The engine's parts, injected so the evaluation can also drive stand-ins."""

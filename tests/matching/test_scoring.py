@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from matching.index import Entry, ShortlistIndex
-from matching.scoring import QueryImage, combine, identify
+from matching.scoring import QueryImage, combine, distinct_inliers, identify
 
 
 @dataclass
@@ -119,6 +119,39 @@ def test_evidence_from_several_images_of_a_sighting_adds_up():
     two = run([QueryImage("q1", feats(a[:20], rng)), QueryImage("q2", feats(a[20:40], rng))], index, store)
     assert two.candidates[0].score > one.candidates[0].score
     assert combine([10.0, 4.0, 0.0]) == 12.0
+
+
+def test_inliers_count_once_per_grid_cell_so_a_few_matched_blobs_are_no_evidence():
+    rng = np.random.default_rng(8)
+    a = pattern(rng, n=40)
+    # 40 keypoints on 4 blobs of 10 (a few pixels apart), the same layout on both sides.
+    blobs = np.repeat(np.array([[100, 100], [400, 120], [150, 380], [500, 400]], np.float32), 10, axis=0)
+    blobs += rng.uniform(-4, 4, blobs.shape).astype(np.float32)
+    clustered = Feats(blobs, a, np.ones(40, np.float32))
+    index = ShortlistIndex(dim=32)
+    index.add(Entry(key=1, individual="A", image_size=clustered.image_size), a, blobs)
+    result = identify([QueryImage("q", Feats(blobs + 30, a, np.ones(40, np.float32)))], index, {1: clustered}.__getitem__,
+                      match_fn=fake_match, verify_pair_fn=fake_verify)
+    assert result.candidates[0].num_inliers == 40 and result.candidates[0].score == 0.0 and result.likely_new
+    spread = feats(a, rng)
+    index = ShortlistIndex(dim=32)
+    index.add(Entry(key=1, individual="A", image_size=spread.image_size), a, spread.keypoints)
+    result = identify([QueryImage("q", Feats(spread.keypoints + 30, a, np.ones(40, np.float32)))], index,
+                      {1: spread}.__getitem__, match_fn=fake_match, verify_pair_fn=fake_verify)
+    assert result.candidates[0].score > 30
+
+
+def test_distinct_inliers_keep_the_strongest_correspondence_of_each_cell_on_both_sides():
+    f0 = Feats(np.array([[10, 10], [12, 11], [300, 300], [310, 305]], np.float32), None, None, (640, 480))
+    f1 = Feats(np.array([[50, 50], [400, 100], [200, 200], [600, 400]], np.float32), None, None, (640, 480))
+    # Cell = 5 % of 640 = 32 px. Query points 0 and 1 share a cell, so do 2 and 3; reference points differ.
+    kept = distinct_inliers(f0, f1, np.arange(4), np.arange(4), np.array([0.2, 0.9, 0.5, 0.4]))
+    assert sorted(kept.tolist()) == [1, 2]
+    # Two query cells matched into one reference cell count once as well.
+    f1_same = Feats(np.array([[50, 50], [51, 52], [200, 200], [202, 201]], np.float32), None, None, (640, 480))
+    kept = distinct_inliers(f0, f1_same, np.array([0, 2]), np.array([0, 1]), np.array([0.3, 0.6]))
+    assert kept.tolist() == [1]
+    assert distinct_inliers(f0, f1, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)).size == 0
 
 
 def test_a_query_without_keypoints_gets_a_clear_outcome():

@@ -5,6 +5,9 @@ Good, Fair or Uncertain. Thresholds are fitted so that each level's answers were
 as often as its stated precision on the data they were fitted on, and the file records that
 data (data sets, counts, extractor, date), so a reviewer can see what "Good" was measured on.
 Files live in matching/calibration/<version>.json; the newest for an extractor is the default.
+Thresholds only mean something for the score they were fitted on, so a file records the pair
+score's version (scoring.PAIR_VERSION, from the evaluate reports) and the product loads only a
+file fitted on the score it computes.
 """
 
 from __future__ import annotations
@@ -106,6 +109,9 @@ def measure(cal: Calibration, samples: list[tuple[float, bool]]) -> dict:
 
 def fit(reports: list[dict], *, version: str, extractor: str, min_count: int = 5) -> Calibration:
     """Fit a calibration from `evaluate --json` reports (their per-query samples)."""
+    pair_versions = {str(rep.get("pair_version", "1")) for rep in reports}
+    if len(pair_versions) > 1:
+        raise ValueError(f"reports were scored with different pair scores {sorted(pair_versions)}; fit on one")
     samples: list[tuple[float, bool]] = []
     known: list[float] = []
     new: list[float] = []
@@ -133,6 +139,7 @@ def fit(reports: list[dict], *, version: str, extractor: str, min_count: int = 5
         version=version, extractor=extractor, thresholds=thresholds,
         likely_new_below=fit_likely_new(known, new, ceiling=thresholds["fair"]),
         fitted_on={"date": date.today().isoformat(), "sets": sets, "samples": len(samples),
+                   "pair_version": pair_versions.pop() if pair_versions else "1",
                    "rule": "top-1 answers of eligible queries plus the best wrong answer of each query "
                            "(protocol step 8 'new' case); band precision >= target, >= %d answers per band" % min_count},
     )
@@ -147,8 +154,12 @@ def save(cal: Calibration, folder: Path = CALIBRATION_DIR) -> Path:
     return path
 
 
-def load(version: str | None = None, *, extractor: str | None = None, folder: Path = CALIBRATION_DIR) -> Calibration | None:
-    """A stored calibration by version, or the newest one for `extractor`; None when there is none."""
+def load(
+    version: str | None = None, *, extractor: str | None = None, pair_version: str | None = None,
+    folder: Path = CALIBRATION_DIR,
+) -> Calibration | None:
+    """A stored calibration by version, or the newest one for `extractor` (and, when given, fitted
+    on scores of `pair_version`; files from before it was recorded count as "1"); None when there is none."""
     if version:
         path = folder / f"{version}.json"
         if not path.exists():
@@ -157,6 +168,8 @@ def load(version: str | None = None, *, extractor: str | None = None, folder: Pa
     found = []
     for path in sorted(folder.glob("*.json")):
         cal = _read(path)
+        if pair_version is not None and str(cal.fitted_on.get("pair_version", "1")) != str(pair_version):
+            continue
         if extractor is None or cal.extractor == extractor:
             found.append((cal.fitted_on.get("date", ""), path.name, cal))
     return max(found, key=lambda t: (t[0], t[1]))[2] if found else None

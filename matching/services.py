@@ -240,7 +240,7 @@ def identify_run(*, run: MatchRun, progress: Callable[[str, int, int], None] | N
         fs = FeatureSet.objects.get(image_id=image_pk, extractor=name, version=_extractor(name, device).version)
         return _FEATURES.get(fs)
 
-    cal = calibration.load(extractor=name)
+    cal = calibration.load(extractor=name, pair_version=scoring.PAIR_VERSION)
     result = scoring.identify(
         queries, index, features_of,
         match_fn=lambda f0, f1: matcher.match(f0, f1, device=device),

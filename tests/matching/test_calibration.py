@@ -65,6 +65,23 @@ def test_fit_from_reports_records_what_it_was_fitted_on_and_round_trips(tmp_path
     assert load(extractor="disk", folder=tmp_path) is None
 
 
+def test_a_calibration_is_used_only_for_the_pair_score_it_was_fitted_on(tmp_path):
+    def report(pair_version):
+        samples = [{"eligible": True, "individual": "a", "top": "a", "top_score": float(i), "best_wrong": None}
+                   for i in range(20)]
+        return {"dataset": "toy", "pair_version": pair_version, "samples": samples}
+
+    save(fit([report("1")], version="old", extractor="xfeat"), tmp_path)
+    save(fit([report("2")], version="new", extractor="xfeat"), tmp_path)
+    assert load(extractor="xfeat", pair_version="1", folder=tmp_path).version == "old"
+    assert load(extractor="xfeat", pair_version="2", folder=tmp_path).version == "new"
+    assert load(extractor="xfeat", pair_version="3", folder=tmp_path) is None
+    legacy = fit([{"dataset": "toy", "samples": report("1")["samples"]}], version="legacy", extractor="sift")
+    assert legacy.fitted_on["pair_version"] == "1"
+    with pytest.raises(ValueError, match="different pair scores"):
+        fit([report("1"), report("2")], version="mixed", extractor="xfeat")
+
+
 def test_shipped_calibration_files_are_monotone_and_state_their_data():
     files = sorted(CALIBRATION_DIR.glob("*.json"))
     if not files:

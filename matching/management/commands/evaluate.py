@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from matching import calibration
 from matching.evaluation import DatasetError, format_report, plan_queries, read_dataset, summarize
+from matching.scoring import PAIR_VERSION
 
 
 class Command(BaseCommand):
@@ -61,7 +62,7 @@ class Command(BaseCommand):
         needed = sorted({q.index for q in queries} | ({g for q in queries for g in q.gallery}))
         store.extract_all(needed if opts["method"] == "seed-baseline" else range(len(dataset.items)), log=log)
 
-        cal = calibration.load(opts["calibration"], extractor=engine.extractor.name)
+        cal = calibration.load(opts["calibration"], extractor=engine.extractor.name, pair_version=PAIR_VERSION)
         shortlist = opts["shortlist"] or settings.MATCHING_SHORTLIST
         if opts["method"] == "seed-baseline":
             records = run_seed_baseline(dataset, queries, store, cache_path=store.folder / "pairs-seed.pkl", log=log,
@@ -86,6 +87,7 @@ class Command(BaseCommand):
             "method": opts["method"],
             "extractor": engine.extractor.name,
             "extractor_version": engine.extractor.version,
+            "pair_version": PAIR_VERSION if opts["method"] == "default" else None,
             "ignore_boxes": opts["ignore_boxes"],
             "suggested_boxes": opts["suggested_boxes"],
             "max_queries": opts["max_queries"],

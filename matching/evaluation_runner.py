@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from matching.evaluation import Dataset, Query, QueryRecord, individual_scores_from_images
 from matching.index import Entry, ShortlistIndex
@@ -86,10 +86,7 @@ def auto_boxes(dataset: Dataset, cache_root: Path, log: Callable[[str], None] | 
         items = sorted(items, key=lambda it: (it.datetime, it.path.name))
         for start in range(0, len(items), AUTO_BOX_BURST):
             burst = items[start : start + AUTO_BOX_BURST]
-            pil = []
-            for it in burst:
-                with Image.open(it.path) as im:
-                    pil.append(ImageOps.exif_transpose(im).convert("RGB"))
+            pil = [Image.fromarray(load_rgb(it.path)) for it in burst]
             for it, box in zip(burst, suggest_boxes(images=pil)):
                 out[it.index] = (int(box["x"]), int(box["y"]), int(box["w"]), int(box["h"])) if box else None
             done += len(burst)

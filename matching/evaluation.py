@@ -169,20 +169,42 @@ def roc_auc(positives: Iterable[float], negatives: Iterable[float]) -> float | N
 
 @dataclass
 class QueryRecord:
-    """One query's outcome: scores per ranked individual and how long matching took."""
+    """One query's outcome: scores per ranked individual and how long matching took.
+
+    ``scores`` order the individuals (protocol step 4). ``confidence_scores``, when given, are the
+    scores the product turns into a confidence level and a "likely new" decision (the engine ranks
+    by its score plus a small shortlist-vote tie-break, but thresholds the score alone); levels,
+    "likely new", the new-individual AUC and the calibration samples use them, so what is fitted
+    and reported is what the product applies.
+    """
 
     query: Query
     scores: dict[str, float]
     seconds: float
     extra: dict = field(default_factory=dict)
+    confidence_scores: dict[str, float] | None = None
+
+    def confidence(self, individual: str | None) -> float:
+        source = self.scores if self.confidence_scores is None else self.confidence_scores
+        return source.get(individual, float("-inf")) if individual is not None else float("-inf")
+
+    @staticmethod
+    def _first(scores: dict[str, float]) -> str | None:
+        # Deterministic pick among equal scores: by name (ties are rare with real scores).
+        return max(sorted(scores), key=lambda k: scores[k]) if scores else None
 
     @property
     def top(self) -> tuple[str | None, float]:
-        if not self.scores:
-            return None, float("-inf")
-        # Deterministic pick among equal scores: by name (ties are rare with real scores).
-        ind = max(sorted(self.scores), key=lambda k: self.scores[k])
-        return ind, self.scores[ind]
+        """The individual ranked first and its confidence score."""
+        ind = self._first(self.scores)
+        return ind, self.confidence(ind)
+
+    @property
+    def best_wrong(self) -> float | None:
+        """Confidence score of the first-ranked wrong individual: the answer had the query's own
+        individual not been in the catalog (protocol step 8, the 'new' case); None if there is none."""
+        others = {i: s for i, s in self.scores.items() if i != self.query.individual}
+        return self.confidence(self._first(others)) if others else None
 
 
 LEVELS = ("excellent", "good", "fair", "uncertain")
@@ -208,10 +230,9 @@ def summarize(
     known_cases = []
     new_cases = []
     for r in eligible:
-        known_cases.append(max(r.scores.values()) if r.scores else float("-inf"))
-        others = [s for ind, s in r.scores.items() if ind != r.query.individual]
-        if others:
-            new_cases.append(max(others))
+        known_cases.append(r.top[1])
+        if r.best_wrong is not None:
+            new_cases.append(r.best_wrong)
     # Higher top score = "known"; AUC of the top score separating known from new cases.
     auc = roc_auc(known_cases, new_cases)
 

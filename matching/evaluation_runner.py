@@ -258,11 +258,13 @@ def run_default(
         pair_s = sum(cache[(q.index, e.reference_key)][1] for c in result.candidates for e in c.evidence
                      if (q.index, e.reference_key) in cache)
         scores = {dataset.items[g].individual: 0.0 for g in q.gallery}
+        confidence = dict(scores)
         for c in result.candidates:
             scores[c.individual] = c.rank_score
+            confidence[c.individual] = c.score
         records.append(QueryRecord(q, scores, shortlist_s + pair_s, {
             "pairs": result.timings.get("pairs", 0), "top_score": result.top_score,
-        }))
+        }, confidence_scores=confidence))
         if n % 3 == 0:
             cache.save()
         if log:

@@ -107,6 +107,22 @@ def test_summary_on_a_hand_made_score_table():
     assert out["median_query_seconds"] == 1.0
 
 
+def test_levels_and_likely_new_use_the_score_the_product_thresholds_not_the_vote_tiebreak():
+    # The engine ranks by score + a vote tie-break under 0.001 and thresholds the score alone:
+    # "b" is ranked first on votes with no verified pair (score 0), "c" is the best wrong answer.
+    rank = {"a": 0.0004, "b": 0.0009, "c": 0.0002}
+    confidence = {"a": 0.0, "b": 0.0, "c": 0.0}
+    record = QueryRecord(Query(0, "a", (), True), rank, 1.0, confidence_scores=confidence)
+    assert record.top == ("b", 0.0) and record.best_wrong == 0.0
+    out = summarize([record], level_of=lambda s: "fair" if s > 0.0005 else "uncertain", likely_new_threshold=0.0005)
+    assert out["rank1"] == 0.0  # ranking still follows the tie-break
+    assert out["levels"]["uncertain"]["count"] == 1 and out["levels"]["fair"]["count"] == 0
+    assert out["known_cases_flagged"] == 1.0 and out["new_cases_flagged"] == 1.0
+    # Without confidence scores the ranking scores are thresholded, as for the seed baseline.
+    plain = summarize([QueryRecord(Query(0, "a", (), True), rank, 1.0)], likely_new_threshold=0.0005)
+    assert plain["known_cases_flagged"] == 0.0 and plain["new_cases_flagged"] == 0.0
+
+
 @pytest.mark.slow
 @pytest.mark.devdata
 @pytest.mark.django_db

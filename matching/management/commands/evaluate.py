@@ -105,7 +105,7 @@ class Command(BaseCommand):
                 {"query": str(dataset.items[r.query.index].path.relative_to(dataset.root)),
                  "individual": r.query.individual, "eligible": r.query.eligible,
                  "top": r.top[0], "top_score": r.top[1],
-                 "best_wrong": max((s for i, s in r.scores.items() if i != r.query.individual), default=None),
+                 "best_wrong": r.best_wrong,
                  "seconds": r.seconds}
                 for r in records
             ],

@@ -92,13 +92,6 @@ class Identification:
     timings: dict = field(default_factory=dict)
 
 
-def pair_score(confidence: np.ndarray, inlier_mask: np.ndarray) -> float:
-    """Sum of match confidences over verified inliers (about the inlier count for sure matches)."""
-    if len(confidence) == 0:
-        return 0.0
-    return float(np.asarray(confidence, np.float64)[np.asarray(inlier_mask, bool)].sum())
-
-
 def _working_points(features, idx: np.ndarray) -> tuple[np.ndarray, float]:
     """Keypoints ``idx`` in working-image pixels, and that image's long side."""
     points = getattr(features, "prepared_keypoints", None)

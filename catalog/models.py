@@ -117,6 +117,9 @@ class IndividualStatus(models.TextChoices):
     ACTIVE = "active", _("Active")
     DEAD = "dead", _("Dead")
     MERGED = "merged", _("Merged")
+    # Founded by a "new individual" decision that was undone, with no sighting left: kept for the
+    # audit log, out of the catalog.
+    WITHDRAWN = "withdrawn", _("Withdrawn")
 
 
 class Individual(models.Model):

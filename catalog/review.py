@@ -140,6 +140,8 @@ def review_confirm(
     individual = Individual.objects.get(pk=individual.pk)
     if individual.status == IndividualStatus.MERGED:
         raise ValidationError(_("%(code)s was merged into another individual.") % {"code": individual.code})
+    if individual.status == IndividualStatus.WITHDRAWN:
+        raise ValidationError(_("%(code)s was withdrawn from the catalog.") % {"code": individual.code})
     previous = Sighting(status=locked.status, individual_id=locked.individual_id)
     return _decide(
         sighting=locked, reviewer=reviewer, action=ReviewAction.CONFIRM, status=SightingStatus.IDENTIFIED,
@@ -203,4 +205,9 @@ def review_undo(*, sighting: Sighting, reviewer: User, expected: str | None = No
     locked.save(update_fields=["status", "individual", "updated_at"])
     for ind_id in {previous.individual_id, target.previous_individual_id} - {None}:
         individual_refresh_seen(Individual(pk=ind_id))
+    if target.action == ReviewAction.NEW_INDIVIDUAL and not Sighting.objects.filter(individual_id=target.individual_id).exists():
+        # The individual this decision founded has no sighting left: out of the catalog, kept for the audit log.
+        Individual.objects.filter(pk=target.individual_id, status=IndividualStatus.ACTIVE).update(
+            status=IndividualStatus.WITHDRAWN
+        )
     return decision

@@ -7,6 +7,7 @@ from catalog.models import (
     REFERENCE_STATUSES,
     CameraStation,
     Individual,
+    IndividualStatus,
     Location,
     Membership,
     Organization,
@@ -75,10 +76,11 @@ def reference_images() -> QuerySet[SightingImage]:
 
 
 def individuals_for(user: User | AnonymousUser) -> QuerySet[Individual]:
-    """The catalog is shared between partners: every logged-in user sees every individual."""
+    """The catalog is shared between partners: every logged-in user sees every individual, except
+    those withdrawn (founded by a decision that was undone; the admin and the audit log keep them)."""
     if not user.is_authenticated:
         return Individual.objects.none()
-    return Individual.objects.all()
+    return Individual.objects.exclude(status=IndividualStatus.WITHDRAWN)
 
 
 def locations_for(user: User | AnonymousUser) -> QuerySet[Location]:

@@ -142,3 +142,40 @@ def test_two_reviewers_deciding_at_the_same_moment_cannot_both_win(org_a):
         t.join()
     assert sorted(outcomes) == ["conflict", "won"]
     assert ReviewDecision.objects.count() == 1 and Individual.objects.count() == 1
+
+
+def test_undoing_a_new_individual_withdraws_it_from_the_catalog_but_keeps_it_for_the_audit(pending, alice, client):
+    from django.urls import reverse
+
+    from catalog.models import IndividualStatus
+    from catalog.selectors import individuals_for
+
+    founded = review.review_new_individual(sighting=pending, reviewer=alice).individual
+    assert founded in individuals_for(alice)
+    client.force_login(alice)
+    assert client.get(reverse("individual_detail", args=[founded.pk])).status_code == 200
+    assert founded.code in client.get(reverse("api-individual-list")).content.decode()
+    review.review_undo(sighting=pending, reviewer=alice)
+    founded.refresh_from_db()
+    assert founded.status == IndividualStatus.WITHDRAWN
+    assert founded not in individuals_for(alice)
+    assert ReviewDecision.objects.filter(individual=founded, action=ReviewAction.NEW_INDIVIDUAL).exists()
+    assert founded.code not in client.get(reverse("api-individual-list")).content.decode()
+    assert client.get(reverse("individual_detail", args=[founded.pk])).status_code == 404
+    with pytest.raises(ValidationError, match="withdrawn"):
+        review.review_confirm(sighting=pending, individual=founded, reviewer=alice)
+    # Deciding "new individual" again founds the next code; the withdrawn one stays out of the catalog.
+    again = review.review_new_individual(sighting=pending, reviewer=alice).individual
+    assert again != founded and again.status == IndividualStatus.ACTIVE
+
+
+def test_undoing_a_new_individual_that_another_sighting_joined_keeps_it(org_a, alice):
+    from catalog.models import IndividualStatus
+
+    first = SightingFactory(organization=org_a, status=SightingStatus.AWAITING_REVIEW)
+    second = SightingFactory(organization=org_a, status=SightingStatus.AWAITING_REVIEW)
+    founded = review.review_new_individual(sighting=first, reviewer=alice).individual
+    review.review_confirm(sighting=second, individual=founded, reviewer=alice)
+    review.review_undo(sighting=first, reviewer=alice)
+    founded.refresh_from_db()
+    assert founded.status == IndividualStatus.ACTIVE

@@ -151,8 +151,12 @@ def image_add(
     data, ext = encode_normalised(image, info)
 
     with transaction.atomic():
-        # Lock-free duplicate check inside the transaction; the (org, sha256) race between two
-        # simultaneous uploads of the same photo is harmless (two identical rows, no data loss).
+        # Uploads to one organisation take its row lock for the duplicate check and the insert, so two
+        # simultaneous uploads of one photo store it once (on SQLite the write transaction itself
+        # serialises them). NO KEY UPDATE: it does not wait for, nor block, the key-share locks that
+        # inserting sightings of the organisation takes, so an import's transaction cannot deadlock on it.
+        # The decoding and encoding above stay outside the lock.
+        list(Organization.objects.select_for_update(no_key=True).filter(pk=sighting.organization_id).values_list("pk", flat=True))
         duplicate = (
             SightingImage.objects.filter(sighting__organization_id=sighting.organization_id, sha256=info.sha256)
             .select_related("sighting")

@@ -200,3 +200,50 @@ def test_deleting_a_sighting_in_the_admin_removes_its_photo_files(client, staff,
     assert response.status_code == 302
     assert not Sighting.objects.filter(pk=sighting.pk).exists()
     assert _stored_files(media_root) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_simultaneous_uploads_of_one_photo_store_it_once(org_a, alice, media_root, monkeypatch):
+    import threading
+
+    from django.db import connection, connections
+
+    if connection.vendor == "sqlite" and connection.settings_dict["NAME"].startswith("file:memorydb"):
+        pytest.skip("threads need a file or server database (the PostgreSQL pass runs this)")
+    sightings = [
+        sighting_create(organization=org_a, submitted_by=alice, observed_at=datetime(2024, 6, d, tzinfo=timezone.utc))
+        for d in (1, 2)
+    ]
+    # Both uploads wait here, after their duplicate check, for the other to get there too: without a
+    # lock both pass the check. With one, the second waits for the first to commit, and the first
+    # stops waiting after a second.
+    meeting = threading.Barrier(2, timeout=1.0)
+    full_clean = SightingImage.full_clean
+
+    def meet_then_clean(self, *args, **kwargs):
+        try:
+            meeting.wait()
+        except threading.BrokenBarrierError:
+            pass
+        return full_clean(self, *args, **kwargs)
+
+    monkeypatch.setattr(SightingImage, "full_clean", meet_then_clean)
+    outcomes = []
+
+    def upload(sighting):
+        try:
+            image_add(sighting=sighting, file=_photo(seed=5), body_part=BodyPart.LEFT_FLANK, added_by=alice)
+            outcomes.append("stored")
+        except ValidationError as exc:
+            outcomes.append(exc.error_list[0].code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=upload, args=(s,)) for s in sightings]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["duplicate", "stored"]
+    assert SightingImage.objects.count() == 1
+    assert len(_stored_files(media_root)) == 1

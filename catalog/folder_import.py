@@ -35,7 +35,7 @@ from catalog.models import (
     Sighting,
     SightingStatus,
 )
-from catalog.services import image_add, sighting_create
+from catalog.services import image_add, individual_get_or_create, sighting_create
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp"}
 LABEL_COLUMNS = ("path", "individual_id", "body_part", "encounter_id", "station", "datetime", "latitude", "longitude",
@@ -279,7 +279,7 @@ def _import_encounter(report, root, source, encounter, group, organization, time
     report.sightings += int(created_now)
     report.images += new_images
     code = (code_prefix + first.individual)[:32]
-    individual, created = Individual.objects.get_or_create(code=code, defaults={"name": first.individual[:100]})
+    individual, created = individual_get_or_create(code=code, defaults={"name": first.individual[:100]})
     if created:
         report.individuals_created.append(individual.code)
     touched.add(individual.pk)

@@ -19,6 +19,8 @@ from catalog.models import (
     BodyPart,
     BoxSource,
     CameraStation,
+    Individual,
+    IndividualStatus,
     Location,
     Organization,
     Sighting,
@@ -115,6 +117,16 @@ def _box_fields(box, width: int, height: int) -> dict:
     if x1 - x0 < 4 or y1 - y0 < 4:
         raise ValidationError({"box": _("The box lies outside the image or is too small.")}, code="bad_box")
     return {"box_x": x0, "box_y": y0, "box_w": x1 - x0, "box_h": y1 - y0}
+
+
+def individual_get_or_create(*, code: str, defaults: dict) -> tuple[Individual, bool]:
+    """The catalog individual with this code, created when new (imports). One that was withdrawn
+    (review.review_undo) returns to the catalog, since sightings are joining it."""
+    individual, created = Individual.objects.get_or_create(code=code, defaults=defaults)
+    if individual.status == IndividualStatus.WITHDRAWN:
+        individual.status = IndividualStatus.ACTIVE
+        individual.save(update_fields=["status"])
+    return individual, created
 
 
 def image_add(

@@ -43,7 +43,6 @@ from catalog.models import (
     BodyPart,
     BoxSource,
     CameraStation,
-    Individual,
     Location,
     Organization,
     ReviewAction,
@@ -53,7 +52,7 @@ from catalog.models import (
     SightingStatus,
 )
 from catalog.review import individual_refresh_seen
-from catalog.services import image_add, sighting_create
+from catalog.services import image_add, individual_get_or_create, sighting_create
 
 RESOURCES = ("deployments", "media", "observations")
 
@@ -351,7 +350,7 @@ class CamtrapDpImporter:
         if individual_id:
             info = self.individual_info.get(individual_id, {})
             sex = info.get("sex") if info.get("sex") in Sex.values else Sex.UNKNOWN
-            individual, _created = Individual.objects.get_or_create(
+            individual, _created = individual_get_or_create(
                 code=individual_id[:32],
                 defaults={"name": str(info.get("individualName") or "")[:100], "sex": sex},
             )

@@ -271,3 +271,14 @@ def test_import_catalog_nested_folders_without_body_part_and_stray_files(tmp_pat
                  "--skip-bad", stdout=io.StringIO(), stderr=err)
     assert "stray.jpg: expected <location>/<individual>/<body_part>/<file>" in err.getvalue()
     assert list(Sighting.objects.values_list("images__body_part", flat=True)) == ["unknown"]
+
+
+@pytest.mark.django_db
+def test_import_catalog_returns_a_withdrawn_individual_to_the_catalog(tmp_path, org_a, no_enqueue, media_root):
+    from catalog.models import Individual, IndividualStatus
+
+    withdrawn = Individual.objects.create(code="cat01", status=IndividualStatus.WITHDRAWN)
+    call_command("import_catalog", str(_labelled_folder(tmp_path / "pamir")), "--organization", org_a.slug,
+                 stdout=io.StringIO())
+    withdrawn.refresh_from_db()
+    assert withdrawn.status == IndividualStatus.ACTIVE and withdrawn.sightings.count() == 1

@@ -3,11 +3,11 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, connections
 from django.utils import timezone
 
 from catalog import review
 from catalog.models import Individual, ReviewAction, ReviewDecision, Role, SightingStatus
+from tests.concurrency import run_at_once, skip_without_shared_database
 from tests.factories import IndividualFactory, MembershipFactory, SightingFactory, SightingImageFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -113,8 +113,7 @@ def test_decision_on_an_already_decided_sighting_is_refused_without_a_token(pend
 
 @pytest.mark.django_db(transaction=True)
 def test_two_reviewers_deciding_at_the_same_moment_cannot_both_win(org_a):
-    if connection.vendor == "sqlite" and connection.settings_dict["NAME"].startswith("file:memorydb"):
-        pytest.skip("threads need a file or server database (the PostgreSQL pass runs this)")
+    skip_without_shared_database()
     reviewers = []
     for name in ("rev1", "rev2"):
         user = UserFactory(username=name)
@@ -132,14 +131,8 @@ def test_two_reviewers_deciding_at_the_same_moment_cannot_both_win(org_a):
             outcomes.append("won")
         except review.ReviewConflict:
             outcomes.append("conflict")
-        finally:
-            connections.close_all()
 
-    threads = [threading.Thread(target=decide, args=(u,)) for u in reviewers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_at_once(decide, reviewers)
     assert sorted(outcomes) == ["conflict", "won"]
     assert ReviewDecision.objects.count() == 1 and Individual.objects.count() == 1
 

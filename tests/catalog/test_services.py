@@ -1,4 +1,5 @@
 import io
+import threading
 from datetime import datetime, timezone
 
 import numpy as np
@@ -10,6 +11,7 @@ from PIL import ExifTags, Image
 
 from catalog.models import BodyPart, BoxSource, Sighting, SightingImage, SightingStatus
 from catalog.services import image_add, sighting_create
+from tests.concurrency import run_at_once, skip_without_shared_database
 from tests.factories import CameraStationFactory, LocationFactory
 
 
@@ -204,12 +206,7 @@ def test_deleting_a_sighting_in_the_admin_removes_its_photo_files(client, staff,
 
 @pytest.mark.django_db(transaction=True)
 def test_two_simultaneous_uploads_of_one_photo_store_it_once(org_a, alice, media_root, monkeypatch):
-    import threading
-
-    from django.db import connection, connections
-
-    if connection.vendor == "sqlite" and connection.settings_dict["NAME"].startswith("file:memorydb"):
-        pytest.skip("threads need a file or server database (the PostgreSQL pass runs this)")
+    skip_without_shared_database()
     sightings = [
         sighting_create(organization=org_a, submitted_by=alice, observed_at=datetime(2024, 6, d, tzinfo=timezone.utc))
         for d in (1, 2)
@@ -236,14 +233,8 @@ def test_two_simultaneous_uploads_of_one_photo_store_it_once(org_a, alice, media
             outcomes.append("stored")
         except ValidationError as exc:
             outcomes.append(exc.error_list[0].code)
-        finally:
-            connections.close_all()
 
-    threads = [threading.Thread(target=upload, args=(s,)) for s in sightings]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_at_once(upload, sightings)
     assert sorted(outcomes) == ["duplicate", "stored"]
     assert SightingImage.objects.count() == 1
     assert len(_stored_files(media_root)) == 1

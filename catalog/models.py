@@ -141,6 +141,11 @@ class Individual(models.Model):
     def __str__(self) -> str:
         return f"{self.code} {self.name}".strip()
 
+    @property
+    def accepts_sightings(self) -> bool:
+        """Whether a reviewer may confirm a sighting as this individual (catalog.review refuses the others)."""
+        return self.status not in (IndividualStatus.MERGED, IndividualStatus.WITHDRAWN)
+
 
 class SightingStatus(models.TextChoices):
     SUBMITTED = "submitted", _("Submitted")

@@ -18,7 +18,7 @@ from PIL import Image
 
 from catalog.models import REFERENCE_STATUSES, BodyPart, Role
 from catalog.review import review_state_token
-from catalog.selectors import images_for, locations_for, sightings_for, user_can
+from catalog.selectors import images_for, individuals_for, locations_for, sightings_for, user_can
 from matching import overlays
 from matching.forms import RunFiltersForm
 from matching.models import MatchCandidate, MatchRun, RunState
@@ -132,10 +132,14 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         run.candidates.select_related("individual", "query_image", "reference_image").order_by("rank")
     ) if run.state == RunState.DONE else []
     references = _references_by_individual(request.user, candidates)
+    # An individual withdrawn since the run has no page any more: listed, not linked.
+    in_catalog = set(
+        individuals_for(request.user).filter(pk__in=[c.individual_id for c in candidates]).values_list("pk", flat=True)
+    )
     rows = [
         {
             "candidate": c,
-            "individual_url": _url_or_none("individual_detail", c.individual_id),
+            "individual_url": _url_or_none("individual_detail", c.individual_id) if c.individual_id in in_catalog else None,
             "others": references.get(c.individual_id, []),
         }
         for c in candidates

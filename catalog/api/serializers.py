@@ -185,6 +185,7 @@ class CandidateSerializer(serializers.Serializer):
     individual = serializers.IntegerField(source="individual_id")
     individual_code = serializers.CharField(source="individual.code")
     individual_name = serializers.CharField(source="individual.name")
+    individual_status = serializers.CharField(source="individual.status")
     score = serializers.FloatField()
     confidence = serializers.CharField()
     num_inliers = serializers.IntegerField()

@@ -61,7 +61,9 @@ def test_create_upload_identify_poll_and_confirm_with_tokens(
     polled = contributor.get(f"/api/runs/{run.json()['id']}/").json()
     assert polled["state"] == "done" and polled["progress_done"] == polled["progress_total"] == 2
     candidates = contributor.get(f"/api/runs/{run.json()['id']}/candidates/").json()
-    assert [(c["rank"], c["individual_code"], c["confidence"]) for c in candidates] == [(1, "SL-0042", "excellent")]
+    assert [(c["rank"], c["individual_code"], c["individual_status"], c["confidence"]) for c in candidates] == [
+        (1, "SL-0042", "active", "excellent")
+    ]
 
     # Bob contributes but may not decide; alice (reviewer) confirms.
     body = {"action": "confirm", "individual": candidates[0]["individual"]}

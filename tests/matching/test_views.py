@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from PIL import Image
 
-from catalog.models import Individual, ReviewDecision, Sighting, SightingImage, SightingStatus
+from catalog.models import Individual, IndividualStatus, ReviewDecision, Sighting, SightingImage, SightingStatus
 from catalog.review import review_state_token
 from matching import runs, tasks
 from matching.models import MatchRun
@@ -186,6 +186,18 @@ def test_results_page_ranks_individuals_with_badges_and_review_buttons(client, a
     client.force_login(bob)  # a contributor sees the results but may not decide
     html = client.get(reverse("run_detail", args=[done_run.pk])).content.decode()
     assert catalog[0].code in html and "confirm-button" not in html
+
+
+def test_a_candidate_withdrawn_since_the_run_is_listed_without_link_or_confirm_button(client, alice, done_run, catalog):
+    withdrawn, kept = catalog
+    Individual.objects.filter(pk=withdrawn.pk).update(status=IndividualStatus.WITHDRAWN)
+    client.force_login(alice)
+    html = client.get(reverse("run_detail", args=[done_run.pk])).content.decode()
+    assert reverse("individual_detail", args=[withdrawn.pk]) not in html
+    assert reverse("individual_detail", args=[kept.pk]) in html
+    assert "(Withdrawn)" in html
+    assert f'name="individual" value="{withdrawn.pk}"' not in html
+    assert f'name="individual" value="{kept.pk}"' in html
 
 
 def test_likely_new_individual_is_shown(client, bob, done_run):

@@ -201,9 +201,18 @@ def test_a_candidate_withdrawn_since_the_run_is_listed_without_link_or_confirm_b
 
 
 def test_likely_new_individual_is_shown(client, bob, done_run):
-    MatchRun.objects.filter(pk=done_run.pk).update(likely_new=True)
     client.force_login(bob)
+    html = client.get(reverse("run_detail", args=[done_run.pk])).content.decode()
+    assert "Likely new individual" not in html and 'id="votes-only"' not in html
+    MatchRun.objects.filter(pk=done_run.pk).update(likely_new=True)
     assert "Likely new individual" in client.get(reverse("run_detail", args=[done_run.pk])).content.decode()
+
+
+def test_candidates_without_a_verified_score_are_said_to_be_ordered_by_votes(client, bob, done_run):
+    MatchRun.objects.filter(pk=done_run.pk).update(top_score=0.0, likely_new=True)
+    done_run.candidates.update(score=0.0)
+    client.force_login(bob)
+    assert 'id="votes-only"' in client.get(reverse("run_detail", args=[done_run.pk])).content.decode()
 
 
 def test_overlay_is_a_png_cached_in_storage_and_hidden_from_charlie(client, bob, charlie, done_run):

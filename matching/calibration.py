@@ -43,6 +43,11 @@ class Calibration:
                 return name
         return "uncertain"
 
+    @property
+    def earned_levels(self) -> list[str]:
+        """The levels above Uncertain that some score band earned on the fitting data."""
+        return [name for name in ("excellent", "good", "fair") if self.thresholds[name] < NEVER]
+
     def is_likely_new(self, top_score: float) -> bool:
         return top_score < self.likely_new_below
 

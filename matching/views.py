@@ -1,5 +1,6 @@
 """Identification pages: start (filters), progress/results, status JSON, overlays, box suggestions."""
 
+import functools
 import logging
 from collections import defaultdict
 
@@ -19,7 +20,7 @@ from PIL import Image
 from catalog.models import REFERENCE_STATUSES, BodyPart, Role
 from catalog.review import review_state_token
 from catalog.selectors import images_for, individuals_for, locations_for, sightings_for, user_can
-from matching import overlays
+from matching import calibration, overlays
 from matching.forms import RunFiltersForm
 from matching.models import MatchCandidate, MatchRun, RunState
 from matching.runs import ACTIVE_STATES, match_run_retry, match_run_start, run_is_stale
@@ -122,6 +123,14 @@ def _references_by_individual(user, candidates) -> dict[int, list]:
     return grouped
 
 
+@functools.lru_cache(maxsize=8)
+def _calibration(version: str) -> calibration.Calibration | None:
+    try:
+        return calibration.load(version) if version else None
+    except FileNotFoundError:
+        return None
+
+
 @login_required
 @require_GET
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -162,6 +171,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "decisions": list(sighting.decisions.select_related("user", "individual", "previous_individual")[:10]),
         "individual_url": _url_or_none("individual_detail", sighting.individual_id) if sighting.individual_id else None,
         "active": run.state in ACTIVE_STATES,
+        "calibration": _calibration(run.calibration_version),
     }
     return render(request, "matching/run_detail.html", context)
 

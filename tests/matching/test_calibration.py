@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from matching.calibration import CALIBRATION_DIR, Calibration, fit, fit_thresholds, load, save
+from matching.calibration import CALIBRATION_DIR, NEVER, Calibration, fit, fit_thresholds, load, save
 
 
 def synthetic_samples(seed=0):
@@ -91,3 +91,9 @@ def test_shipped_calibration_files_are_monotone_and_state_their_data():
         t = cal.thresholds
         assert t["excellent"] >= t["good"] >= t["fair"], path
         assert cal.fitted_on["sets"] and cal.fitted_on["date"], path
+
+
+def test_earned_levels_are_those_some_band_reached():
+    cal = Calibration("v", "xfeat", {"excellent": NEVER, "good": 40.0, "fair": 20.0}, 1.0)
+    assert cal.earned_levels == ["good", "fair"]
+    assert Calibration("v", "xfeat", dict.fromkeys(("excellent", "good", "fair"), NEVER), 0.0).earned_levels == []

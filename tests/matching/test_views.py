@@ -208,6 +208,22 @@ def test_likely_new_individual_is_shown(client, bob, done_run):
     assert "Likely new individual" in client.get(reverse("run_detail", args=[done_run.pk])).content.decode()
 
 
+def test_results_page_says_why_every_candidate_is_uncertain_when_the_calibration_earned_no_level(
+    client, bob, done_run, monkeypatch,
+):
+    from matching import views
+    from matching.calibration import NEVER, Calibration
+
+    unearned = Calibration("cal-none", "sift", {"excellent": NEVER, "good": NEVER, "fair": NEVER}, 1.0)
+    earned = Calibration("cal-fair", "sift", {"excellent": NEVER, "good": NEVER, "fair": 20.0}, 1.0)
+    client.force_login(bob)
+    monkeypatch.setattr(views, "_calibration", lambda version: unearned)
+    html = client.get(reverse("run_detail", args=[done_run.pk])).content.decode()
+    assert 'id="levels-note"' in html and "cal-none" in html
+    monkeypatch.setattr(views, "_calibration", lambda version: earned)
+    assert 'id="levels-note"' not in client.get(reverse("run_detail", args=[done_run.pk])).content.decode()
+
+
 def test_candidates_without_a_verified_score_are_said_to_be_ordered_by_votes(client, bob, done_run):
     MatchRun.objects.filter(pk=done_run.pk).update(top_score=0.0, likely_new=True)
     done_run.candidates.update(score=0.0)

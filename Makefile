@@ -38,13 +38,15 @@ $(STAMP): requirements.txt requirements-weights.txt requirements-dev.txt | syste
 var:
 	mkdir -p var
 
-# Web server and both queue clusters (interactive, bulk); Ctrl-C stops all three.
+# Web server and both queue clusters (interactive, bulk); Ctrl-C stops all three, and so does
+# make's own end when only make is signalled (timeout, a supervisor): the watcher sees it gone.
 run: install var
 	DEBUG=1 DEMO_MODE=1 $(PY) manage.py migrate --noinput
 	-@DEBUG=1 $(PY) manage.py compilemessages -v0 --ignore=.venv --ignore=var 2>/dev/null
 	DEBUG=1 DEMO_MODE=1 $(PY) manage.py load_demo
 	@trap 'kill 0' INT TERM EXIT; \
 	export DEBUG=1 DEMO_MODE=1; \
+	( while kill -0 $$PPID 2>/dev/null; do sleep 2; done; kill 0 ) & \
 	$(PY) manage.py qcluster & \
 	Q_CLUSTER_NAME=bulk $(PY) manage.py qcluster & \
 	echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C stops the server and the workers)"; \

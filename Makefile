@@ -38,19 +38,24 @@ $(STAMP): requirements.txt requirements-weights.txt requirements-dev.txt | syste
 var:
 	mkdir -p var
 
-# Web server and both queue clusters (interactive, bulk); Ctrl-C stops all three, and so does
-# make's own end when only make is signalled (timeout, a supervisor): the watcher sees it gone.
+# Web server and both queue clusters (interactive, bulk); Ctrl-C, `timeout` or a TERM to make
+# stops all three. The trap disarms itself and sends each process one TERM: a django-q cluster
+# that gets a second signal while it stops deadlocks and stays (seen with `kill 0`, which
+# re-triggered its own trap, and with timeout's signal to the whole process group), so the
+# clusters run in their own session (setsid) where only this trap signals them. The server runs
+# in the background so that the TERM make forwards to this shell is trapped at once (bash runs a
+# trap only after its foreground command ends, and runserver never ends).
 run: install var
 	DEBUG=1 DEMO_MODE=1 $(PY) manage.py migrate --noinput
 	-@DEBUG=1 $(PY) manage.py compilemessages -v0 --ignore=.venv --ignore=var 2>/dev/null
 	DEBUG=1 DEMO_MODE=1 $(PY) manage.py load_demo
-	@trap 'kill 0' INT TERM EXIT; \
+	@trap 'trap "" INT TERM; trap - EXIT; kill $$pids 2>/dev/null; wait' INT TERM EXIT; \
 	export DEBUG=1 DEMO_MODE=1; \
-	( while kill -0 $$PPID 2>/dev/null; do sleep 2; done; kill 0 ) & \
-	$(PY) manage.py qcluster & \
-	Q_CLUSTER_NAME=bulk $(PY) manage.py qcluster & \
+	setsid $(PY) manage.py qcluster & pids=$$!; \
+	Q_CLUSTER_NAME=bulk setsid $(PY) manage.py qcluster & pids="$$pids $$!"; \
 	echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C stops the server and the workers)"; \
-	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
+	$(PY) manage.py runserver $(HOST):$(PORT) --noreload & server=$$!; pids="$$pids $$server"; \
+	wait $$server
 
 # The demo catalog alone (idempotent), without starting the server.
 demo: install var

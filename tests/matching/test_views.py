@@ -183,6 +183,7 @@ def test_results_page_ranks_individuals_with_badges_and_review_buttons(client, a
     assert catalog[0].code in html and "🔵 Excellent" in html and "🔴 Uncertain" in html
     assert html.index(catalog[0].code) < html.index(catalog[1].code)
     assert "60 verified matches" in html and "confirm-button" in html
+    assert "is 0 when too few areas match" in html  # what "verified" means, on hover
     client.force_login(bob)  # a contributor sees the results but may not decide
     html = client.get(reverse("run_detail", args=[done_run.pk])).content.decode()
     assert catalog[0].code in html and "confirm-button" not in html

@@ -218,11 +218,19 @@ def test_results_page_says_why_every_candidate_is_uncertain_when_the_calibration
     unearned = Calibration("cal-none", "sift", {"excellent": NEVER, "good": NEVER, "fair": NEVER}, 1.0)
     earned = Calibration("cal-fair", "sift", {"excellent": NEVER, "good": NEVER, "fair": 20.0}, 1.0)
     client.force_login(bob)
+    MatchRun.objects.filter(pk=done_run.pk).update(calibration_version="cal-none")
     monkeypatch.setattr(views, "_calibration", lambda version: unearned)
     html = client.get(reverse("run_detail", args=[done_run.pk])).content.decode()
     assert 'id="levels-note"' in html and "cal-none" in html
     monkeypatch.setattr(views, "_calibration", lambda version: earned)
     assert 'id="levels-note"' not in client.get(reverse("run_detail", args=[done_run.pk])).content.decode()
+
+
+def test_results_page_says_when_no_calibration_exists_for_the_extractor(client, bob, done_run):
+    client.force_login(bob)
+    MatchRun.objects.filter(pk=done_run.pk).update(calibration_version="", extractor="aliked")
+    html = client.get(reverse("run_detail", args=[done_run.pk])).content.decode()
+    assert "No calibration is fitted for the aliked extractor" in html
 
 
 def test_candidates_without_a_verified_score_are_said_to_be_ordered_by_votes(client, bob, done_run):

@@ -58,9 +58,10 @@ def strongest(n: int, scores: np.ndarray | None, limit: int) -> np.ndarray:
 class ShortlistIndex:
     """Incremental descriptor index over catalog images with LNBNN voting.
 
-    Exact (flat) search while small; above `ivf_from` descriptors it retrains an inverted-file
+    Exact (flat) search while small; above `ivf_from` descriptors sync() trains an inverted-file
     index (and again when the catalog has grown 4x since), so search cost grows slowly with the
-    catalog. Removal marks an image's rows dead; they are dropped at the next rebuild.
+    catalog; search() itself never trains. Removal marks an image's rows dead; they are dropped at
+    the next rebuild.
     """
 
     dim: int
@@ -138,17 +139,26 @@ class ShortlistIndex:
             return np.zeros((0, self.dim), np.float32), np.zeros((0, 2), np.float32), np.zeros(0, np.int64)
         return np.concatenate(self._desc), np.concatenate(self._kpts), np.concatenate(self._owner)
 
-    def sync(self) -> None:
-        """Bring the faiss index up to date with the images added since the last search.
-
-        search() does this itself; call it after adding many images so that the first query does
-        not pay for (re)training the index."""
+    @property
+    def training_due(self) -> bool:
+        """Whether the next sync() trains an inverted file: the catalog is large and none is trained
+        yet, or it has grown 4x since the last training."""
         total = self.num_vectors
-        needs_ivf = total >= self.ivf_from
-        rebuild = self._index is None or (needs_ivf and (self._trained_rows == 0 or total > 4 * self._trained_rows))
-        if rebuild:
+        return total >= self.ivf_from and (self._trained_rows == 0 or total > 4 * self._trained_rows)
+
+    def sync(self, *, train: bool = True) -> None:
+        """Bring the faiss index up to date with the images added since the last search, and (re)train
+        the inverted file when it is due (training_due).
+
+        search() syncs with train=False, so that no query waits for training: until a sync() trains,
+        new rows join the current index (an exact one while none is trained, or the older inverted
+        file, whose lists grow longer). Call sync() after adding many images, and after answering
+        (matching.services.catalog_index_train)."""
+        total = self.num_vectors
+        due = train and self.training_due
+        if self._index is None or due:
             desc, _, _ = self._all()
-            if needs_ivf:
+            if due:
                 nlist = int(min(4096, max(64, 4 * np.sqrt(total))))
                 quantizer = faiss.IndexFlatIP(self.dim)
                 index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
@@ -195,7 +205,7 @@ class ShortlistIndex:
         """
         if len(descriptors) == 0 or not self.entries:
             return []
-        self.sync()
+        self.sync(train=False)
         all_kpts, owner = self._row_cache
         slots = None
         if allowed is not None:

@@ -5,11 +5,17 @@ from django_q.tasks import async_task
 
 from catalog.models import REFERENCE_STATUSES, Sighting
 from matching import runs
+from matching.models import RunState
 
 
 def identify(run_id: int) -> None:
-    """Interactive cluster: identify one sighting (a redelivery after a crash reruns it)."""
-    runs.match_run_execute(run_id=run_id)
+    """Interactive cluster: identify one sighting (a redelivery after a crash reruns it), then train
+    this worker's index if the catalog has outgrown it, once the answer is saved."""
+    run = runs.match_run_execute(run_id=run_id)
+    if run is not None and run.state == RunState.DONE:
+        from matching import services  # the engine pulls in torch; import it only in the worker
+
+        services.catalog_index_train(extractor=run.extractor)
 
 
 def index_sighting(sighting_id: int) -> None:

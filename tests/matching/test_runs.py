@@ -80,6 +80,26 @@ def test_execute_moves_through_states_to_awaiting_review(sighting, bob, catalog,
     assert [c.individual for c in run.candidates.all()] == catalog
 
 
+def test_the_index_trains_only_after_the_answer_is_saved_and_not_after_a_failure(sighting, bob, catalog, monkeypatch):
+    from matching import services
+
+    states_when_trained = []
+    monkeypatch.setattr(services, "catalog_index_train", lambda *, extractor: states_when_trained.append(
+        MatchRun.objects.filter(sighting=sighting).latest("pk").state))
+    install_engine(monkeypatch, ranking_engine(catalog))
+    tasks.identify(runs.match_run_start(sighting=sighting, requested_by=bob).pk)
+    assert states_when_trained == [RunState.DONE]
+
+    def broken(*, run, progress=None):
+        raise RuntimeError("engine down")
+
+    install_engine(monkeypatch, broken)
+    again = runs.match_run_start(sighting=sighting, requested_by=bob)
+    tasks.identify(again.pk)
+    assert MatchRun.objects.get(pk=again.pk).state == RunState.FAILED
+    assert states_when_trained == [RunState.DONE]
+
+
 def test_worker_killed_mid_run_loses_nothing_and_rerun_completes_without_duplicates(sighting, bob, catalog, monkeypatch):
     install_engine(monkeypatch, ranking_engine(catalog, crash_after_candidates=2))
     run = runs.match_run_start(sighting=sighting, requested_by=bob)

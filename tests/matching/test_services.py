@@ -121,3 +121,21 @@ def test_available_extractors_say_which_can_run_and_why_not():
     if not rows["superpoint"]["usable"]:
         assert "superpoint" in rows["superpoint"]["reason"].lower()
     assert all(r["licence"] for r in rows.values())
+
+
+def test_catalog_index_train_trains_only_a_due_index_of_the_named_extractor():
+    from matching.index import Entry, ShortlistIndex
+
+    rng = np.random.default_rng(0)
+
+    def large_index():
+        index = ShortlistIndex(dim=8, per_image=100, ivf_from=1000)
+        for i in range(20):
+            index.add(Entry(key=i, individual=i), rng.normal(size=(100, 8)).astype(np.float32), np.zeros((100, 2)))
+        return index
+
+    services._INDEXES[("xfeat", "v1")] = xfeat = large_index()
+    services._INDEXES[("aliked", "v1")] = aliked = large_index()
+    services.catalog_index_train(extractor="xfeat")
+    assert not xfeat.training_due and type(xfeat._index).__name__ == "IndexIVFFlat"
+    assert aliked.training_due and aliked._index is None

@@ -212,7 +212,7 @@ def catalog_index_add(*, sighting: Sighting) -> None:
 def catalog_index_train(*, extractor: str = "") -> None:
     """Train this process's index for `extractor` when it is due (index.ShortlistIndex.training_due).
 
-    Called after a run's answer is saved (matching.tasks.identify): searches never train, so the
+    Called after a run's answer is saved (matching.tasks.identify): searches do not retrain, so the
     5-20 s of k-means at each 4x growth of a large catalog fall between runs, not inside one."""
     name = extractor or settings.MATCHING_DEFAULT_EXTRACTOR
     with _INDEX_LOCK:

@@ -60,8 +60,8 @@ class ShortlistIndex:
 
     Exact (flat) search while small; above `ivf_from` descriptors sync() trains an inverted-file
     index (and again when the catalog has grown 4x since), so search cost grows slowly with the
-    catalog; search() trains only the first one, never a retraining. Removal marks an image's rows dead; they are dropped at
-    the next rebuild.
+    catalog; search() trains only the first one, never a retraining. Removal marks an image's rows
+    dead; they are dropped at the next rebuild.
     """
 
     dim: int

@@ -143,7 +143,8 @@ class Individual(models.Model):
 
     @property
     def accepts_sightings(self) -> bool:
-        """Whether a reviewer may confirm a sighting as this individual (catalog.review refuses the others)."""
+        """Whether a reviewer may confirm a sighting as this individual (catalog.review.review_confirm
+        refuses the others; the results page offers no confirm button for them)."""
         return self.status not in (IndividualStatus.MERGED, IndividualStatus.WITHDRAWN)
 
 

@@ -138,10 +138,10 @@ def review_confirm(
     """The sighting shows this individual: it joins the catalog as a reference."""
     locked = _lock_and_check(sighting=sighting, reviewer=reviewer, expected=expected, allowed=UNDECIDED_STATUSES)
     individual = Individual.objects.get(pk=individual.pk)
-    if individual.status == IndividualStatus.MERGED:
-        raise ValidationError(_("%(code)s was merged into another individual.") % {"code": individual.code})
-    if individual.status == IndividualStatus.WITHDRAWN:
-        raise ValidationError(_("%(code)s was withdrawn from the catalog.") % {"code": individual.code})
+    if not individual.accepts_sightings:
+        why = (_("%(code)s was merged into another individual.") if individual.status == IndividualStatus.MERGED
+               else _("%(code)s was withdrawn from the catalog."))
+        raise ValidationError(why % {"code": individual.code})
     previous = Sighting(status=locked.status, individual_id=locked.individual_id)
     return _decide(
         sighting=locked, reviewer=reviewer, action=ReviewAction.CONFIRM, status=SightingStatus.IDENTIFIED,

@@ -162,6 +162,15 @@ def test_undoing_a_new_individual_withdraws_it_from_the_catalog_but_keeps_it_for
     assert again != founded and again.status == IndividualStatus.ACTIVE
 
 
+def test_confirming_a_merged_individual_is_refused_and_stores_nothing(pending, alice):
+    from catalog.models import IndividualStatus
+
+    merged = IndividualFactory(status=IndividualStatus.MERGED)
+    with pytest.raises(ValidationError, match="merged into another individual"):
+        review.review_confirm(sighting=pending, individual=merged, reviewer=alice)
+    assert not ReviewDecision.objects.exists()
+
+
 def test_undoing_a_new_individual_that_another_sighting_joined_keeps_it(org_a, alice):
     from catalog.models import IndividualStatus
 

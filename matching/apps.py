@@ -9,7 +9,7 @@ class MatchingConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
-        from . import weights
+        from .engine import weights
 
         # The pure weights module knows no settings; hand it the configured folder once.
         weights.configure(getattr(settings, "MATCHING_WEIGHTS_DIR", None))

@@ -20,9 +20,9 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 
 from catalog.models import REFERENCE_STATUSES, Sighting, SightingImage
-from matching import calibration, scoring
-from matching.index import Entry, ShortlistIndex
-from matching.preprocess import load_rgb
+from matching.engine import calibration, scoring
+from matching.engine.index import Entry, ShortlistIndex
+from matching.engine.preprocess import load_rgb
 from matching.models import Confidence, FeatureSet, MatchCandidate, MatchRun
 
 logger = logging.getLogger(__name__)
@@ -34,14 +34,14 @@ MAX_OVERLAY_MATCHES = 300
 
 
 def _device() -> str:
-    from matching.extractors import resolve_device
+    from matching.engine.extractors import resolve_device
 
     return resolve_device(settings.MATCHING_DEVICE)
 
 
 @functools.cache
 def _extractor(name: str, device: str):
-    from matching.extractors import get_extractor
+    from matching.engine.extractors import get_extractor
 
     return get_extractor(name, device, max_keypoints=settings.MATCHING_MAX_KEYPOINTS)
 
@@ -51,8 +51,8 @@ def available_extractors() -> list[dict]:
 
     Checks the weight files (hashes are cached per file), without loading any model.
     """
-    from matching.extractors import EXTRACTORS, extractor_status
-    from matching.matcher import matcher_method
+    from matching.engine.extractors import EXTRACTORS, extractor_status
+    from matching.engine.matcher import matcher_method
 
     out = []
     for name in EXTRACTORS:
@@ -129,7 +129,7 @@ class _FeatureCache:
         self.lock = threading.Lock()
 
     def get(self, fs: FeatureSet):
-        from matching.extractors import Features
+        from matching.engine.extractors import Features
 
         hit = self.data.get(fs.image_id)
         if hit is not None and hit[0] == fs.pk:
@@ -226,7 +226,7 @@ def catalog_index_train(*, extractor: str = "") -> None:
 
 def identify_run(*, run: MatchRun, progress: Callable[[str, int, int], None] | None = None) -> None:
     """Rank the catalog's individuals for run.sighting; replaces run.candidates and sets the outcome."""
-    from matching import matcher, verify
+    from matching.engine import matcher, verify
 
     name = run.extractor or settings.MATCHING_DEFAULT_EXTRACTOR
     device = _device()

@@ -20,7 +20,8 @@ from PIL import Image
 from catalog.models import REFERENCE_STATUSES, BodyPart, Role
 from catalog.review import review_state_token
 from catalog.selectors import images_for, individuals_for, locations_for, sightings_for, user_can
-from matching import calibration, overlays
+from matching import overlays
+from matching.engine import calibration
 from matching.forms import RunFiltersForm
 from matching.models import MatchCandidate, MatchRun, RunState
 from matching.runs import ACTIVE_STATES, match_run_retry, match_run_start, run_is_stale
@@ -225,7 +226,7 @@ def boxes_suggest(request: HttpRequest, pk: int) -> JsonResponse:
             picture.load()
         pictures.append(picture.convert("RGB"))
     try:
-        from matching.boxes import suggest_boxes
+        from matching.engine.boxes import suggest_boxes
 
         suggestions = suggest_boxes(images=pictures)
         reason = ""

@@ -31,9 +31,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from matching import boxes as boxes_module  # noqa: E402
-from matching.detector import Detection, get_detector  # noqa: E402
-from matching.motion import BurstMotion  # noqa: E402
+from matching.engine import boxes as boxes_module  # noqa: E402
+from matching.engine.detector import Detection, get_detector  # noqa: E402
+from matching.engine.motion import BurstMotion  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "reid-dev" / "snowleopard"
 THRESHOLDS = (0.1, 0.25, 0.4, 0.6)

@@ -25,8 +25,8 @@ os.environ.setdefault("DEBUG", "1")
 def images(dataset: Path, n: int):
     import numpy as np
 
-    from matching.evaluation import read_dataset
-    from matching.preprocess import load_rgb
+    from matching.engine.evaluation import read_dataset
+    from matching.engine.preprocess import load_rgb
 
     if (dataset / "labels.csv").exists():
         ds = read_dataset(dataset)
@@ -70,8 +70,8 @@ def main() -> int:
     from django.conf import settings
     from django.core.management import call_command
 
-    from matching.extractors import get_extractor
-    from matching.matcher import match, match_many
+    from matching.engine.extractors import get_extractor
+    from matching.engine.matcher import match, match_many
 
     if not torch.cuda.is_available():
         print("CUDA is not available on this machine: nothing to check.")

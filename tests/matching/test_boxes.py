@@ -4,8 +4,8 @@ import pytest
 import torch
 from PIL import Image
 
-from matching import boxes, detector
-from matching.detector import Detection, DetectorUnavailable
+from matching.engine import boxes, detector
+from matching.engine.detector import Detection, DetectorUnavailable
 from tests.matching.test_motion import _background, _frame
 
 ROCK = Detection(x=20, y=250, w=90, h=70, score=0.92)  # confident box on static texture

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from matching.calibration import CALIBRATION_DIR, NEVER, Calibration, fit, fit_thresholds, load, save
+from matching.engine.calibration import CALIBRATION_DIR, NEVER, Calibration, fit, fit_thresholds, load, save
 
 
 def synthetic_samples(seed=0):

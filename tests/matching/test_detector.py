@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from matching import detector
-from matching.detector import YOLOX, DetectorUnavailable, YOLOXHead, box_iou, letterbox, nms, postprocess
+from matching.engine import detector
+from matching.engine.detector import YOLOX, DetectorUnavailable, YOLOXHead, box_iou, letterbox, nms, postprocess
 
 DEV = Path(__file__).resolve().parents[3] / "shared" / "data" / "reid-dev" / "snowleopard"
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from matching.evaluation import (
+from matching.engine.evaluation import (
     DatasetError,
     Query,
     QueryRecord,

@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from matching import weights
-from matching.extractors import EXTRACTORS, Features, get_extractor
-from matching.matcher import match_mnn_ratio
-from matching.superpoint import SuperPointNet, detect_and_describe
-from matching.weights import WeightsUnavailable
+from matching.engine import weights
+from matching.engine.extractors import EXTRACTORS, Features, get_extractor
+from matching.engine.matcher import match_mnn_ratio
+from matching.engine.superpoint import SuperPointNet, detect_and_describe
+from matching.engine.weights import WeightsUnavailable
 
 from .test_preprocess import add_logo, frame_with_bars
 from .textures import rosette_texture

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from matching.index import Entry, ShortlistIndex, Vote, shortlist
+from matching.engine.index import Entry, ShortlistIndex, Vote, shortlist
 
 
 def make_catalog(n_images=12, n_desc=80, dim=32, seed=0):

@@ -3,9 +3,9 @@ import functools
 import numpy as np
 import pytest
 
-from matching.extractors import get_extractor
-from matching.matcher import load_lightglue, match, match_batched, match_many, match_mnn_ratio, truncate
-from matching.verify import verify_pair
+from matching.engine.extractors import get_extractor
+from matching.engine.matcher import load_lightglue, match, match_batched, match_many, match_mnn_ratio, truncate
+from matching.engine.verify import verify_pair
 
 from .textures import rosette_texture, warp_copy
 
@@ -88,8 +88,8 @@ def test_sift_uses_lightglue_with_scales_and_orientations_once_its_weights_are_p
     import torch
     from kornia.feature import LightGlue
 
-    from matching import weights
-    from matching.matcher import LIGHTGLUE, matcher_method
+    from matching.engine import weights
+    from matching.engine.matcher import LIGHTGLUE, matcher_method
 
     # Random weights in the official file layout (old key names), standing in for a fetched
     # sift_lightglue.pth: this checks the plumbing (scales, orientations, key mapping), not accuracy.

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from matching.motion import info_bar_rows, moving_region, moving_regions
+from matching.engine.motion import info_bar_rows, moving_region, moving_regions
 
 W, H, BAR = 640, 360, 16
 

@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from matching.preprocess import MAX_UPSCALE, detect_bar_logos, detect_info_bars, prepare
+from matching.engine.preprocess import MAX_UPSCALE, detect_bar_logos, detect_info_bars, prepare
 
 from .textures import rosette_texture
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from django.conf import settings
 
-from matching import calibration
-from matching.index import Entry, ShortlistIndex
-from matching.scoring import PAIR_VERSION, QueryImage, identify
+from matching.engine import calibration
+from matching.engine.index import Entry, ShortlistIndex
+from matching.engine.scoring import PAIR_VERSION, QueryImage, identify
 from tests.matching.ranking_images import distorted_copy, rosette_image
 
 pytestmark = pytest.mark.slow
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def engine():
-    from matching.evaluation_runner import build_engine
+    from matching.engine.evaluation_runner import build_engine
 
     # The product's settings, so that the shipped calibration applies to these scores.
     return build_engine(settings.MATCHING_DEFAULT_EXTRACTOR, device="cpu", max_keypoints=settings.MATCHING_MAX_KEYPOINTS)

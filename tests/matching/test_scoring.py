@@ -4,8 +4,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from matching.index import Entry, ShortlistIndex
-from matching.scoring import QueryImage, combine, distinct_inliers, identify
+from matching.engine.index import Entry, ShortlistIndex
+from matching.engine.scoring import QueryImage, combine, distinct_inliers, identify
 
 
 @dataclass

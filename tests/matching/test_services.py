@@ -124,7 +124,7 @@ def test_available_extractors_say_which_can_run_and_why_not():
 
 
 def test_catalog_index_train_trains_only_a_due_index_of_the_named_extractor():
-    from matching.index import Entry, ShortlistIndex
+    from matching.engine.index import Entry, ShortlistIndex
 
     rng = np.random.default_rng(0)
 

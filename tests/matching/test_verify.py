@@ -1,9 +1,9 @@
 import cv2
 import numpy as np
 
-from matching.extractors import get_extractor
-from matching.matcher import Matches, match
-from matching.verify import suppress_static, verify, verify_pair
+from matching.engine.extractors import get_extractor
+from matching.engine.matcher import Matches, match
+from matching.engine.verify import suppress_static, verify, verify_pair
 
 from .textures import rosette_texture, warp_copy
 

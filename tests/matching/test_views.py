@@ -133,7 +133,7 @@ def test_charlie_gets_404_on_another_organisations_photos_page_and_boxes(client,
 
 
 def test_box_suggestions_come_from_suggest_boxes(client, bob, org_a, monkeypatch):
-    import matching.boxes
+    import matching.engine.boxes
 
     sighting = SightingFactory(organization=org_a)
     first, second = SightingImageFactory(sighting=sighting), SightingImageFactory(sighting=sighting)
@@ -143,7 +143,7 @@ def test_box_suggestions_come_from_suggest_boxes(client, bob, org_a, monkeypatch
         seen["sizes"] = [im.size for im in images]
         return [{"x": 1, "y": 2, "w": 30, "h": 20, "score": 0.9, "source": "detector"}, None]
 
-    monkeypatch.setattr(matching.boxes, "suggest_boxes", fake)
+    monkeypatch.setattr(matching.engine.boxes, "suggest_boxes", fake)
     client.force_login(bob)
     data = client.get(reverse("boxes_suggest", args=[sighting.pk])).json()
     assert seen["sizes"] == [(64, 48), (64, 48)]
@@ -213,7 +213,7 @@ def test_results_page_says_why_every_candidate_is_uncertain_when_the_calibration
     client, bob, done_run, monkeypatch,
 ):
     from matching import views
-    from matching.calibration import NEVER, Calibration
+    from matching.engine.calibration import NEVER, Calibration
 
     unearned = Calibration("cal-none", "sift", {"excellent": NEVER, "good": NEVER, "fair": NEVER}, 1.0)
     earned = Calibration("cal-fair", "sift", {"excellent": NEVER, "good": NEVER, "fair": 20.0}, 1.0)

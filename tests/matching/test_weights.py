@@ -3,8 +3,8 @@ import urllib.error
 
 import pytest
 
-from matching import weights
-from matching.weights import WeightFile, WeightsUnavailable
+from matching.engine import weights
+from matching.engine.weights import WeightFile, WeightsUnavailable
 
 CONTENT = b"pretend weights"
 SHA = hashlib.sha256(CONTENT).hexdigest()

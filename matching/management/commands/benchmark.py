@@ -11,17 +11,17 @@ import numpy as np
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from matching.evaluation import plan_queries, read_dataset
-from matching.evaluation_runner import FeatureStore, auto_boxes, build_engine, device_name
-from matching.index import Entry, ShortlistIndex
-from matching.scoring import QueryImage, identify
+from matching.engine.evaluation import plan_queries, read_dataset
+from matching.engine.evaluation_runner import FeatureStore, auto_boxes, build_engine, device_name
+from matching.engine.index import Entry, ShortlistIndex
+from matching.engine.scoring import QueryImage, identify
 
 
 def augment(f, seed: int):
     """A plausible other photo's features from real ones: keypoint dropout, an affine warp of the
     positions, descriptor noise. Done on features, in memory: extracting thousands of real
     augmented images would take hours on the 2-core machine, and the catalog only needs features."""
-    from matching.extractors import Features
+    from matching.engine.extractors import Features
 
     rng = np.random.default_rng(seed)
     n = len(f.keypoints)

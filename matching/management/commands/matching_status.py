@@ -3,9 +3,9 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from matching import detector, weights
-from matching.extractors import EXTRACTORS, extractor_status, resolve_device
-from matching.matcher import matcher_method
+from matching.engine import detector, weights
+from matching.engine.extractors import EXTRACTORS, extractor_status, resolve_device
+from matching.engine.matcher import matcher_method
 
 
 class Command(BaseCommand):

@@ -2,9 +2,9 @@
 
 The suggestion combines two weak sources and is only ever a starting point that the user
 accepts, redraws or removes in the browser; it is never treated as ground truth:
-- MegadetectorLite (matching.detector), which misses small/blurred/partial cats and puts
+- MegadetectorLite (matching.engine.detector), which misses small/blurred/partial cats and puts
   confident boxes on rocks;
-- motion between the frames of a burst (matching.motion), which only exists when several
+- motion between the frames of a burst (matching.engine.motion), which only exists when several
   frames of one trigger are submitted together and the animal moved.
 
 Rules, per image:
@@ -23,8 +23,8 @@ import logging
 
 from PIL import Image
 
-from matching import detector as detector_module
-from matching.motion import BurstMotion, MotionBox
+from matching.engine import detector as detector_module
+from matching.engine.motion import BurstMotion, MotionBox
 
 logger = logging.getLogger(__name__)
 

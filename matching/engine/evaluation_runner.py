@@ -20,10 +20,10 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from matching.evaluation import Dataset, Query, QueryRecord, individual_scores_from_images
-from matching.index import Entry, ShortlistIndex
-from matching.preprocess import load_rgb
-from matching.scoring import QueryImage, identify
+from matching.engine.evaluation import Dataset, Query, QueryRecord, individual_scores_from_images
+from matching.engine.index import Entry, ShortlistIndex
+from matching.engine.preprocess import load_rgb
+from matching.engine.scoring import QueryImage, identify
 
 
 @dataclass
@@ -39,14 +39,14 @@ class Engine:
 
 
 def device_name(device: str) -> str:
-    from matching.extractors import resolve_device
+    from matching.engine.extractors import resolve_device
 
     return resolve_device(device)
 
 
 def build_engine(name: str, *, device: str = "cpu", long_side: int | None = None, max_keypoints: int | None = None) -> Engine:
     """The product engine (H2a's extractors, LightGlue matcher and verification) for extractor `name`."""
-    from matching import extractors, matcher, verify
+    from matching.engine import extractors, matcher, verify
 
     options = {}
     if long_side:
@@ -68,14 +68,14 @@ AUTO_BOX_BURST = 5  # frames per suggest_boxes call: the burst a user would subm
 
 
 def auto_boxes(dataset: Dataset, cache_root: Path, log: Callable[[str], None] | None = None) -> dict[int, tuple | None]:
-    """Suggested boxes (matching.boxes.suggest_boxes) for every image, computed per encounter in
+    """Suggested boxes (matching.engine.boxes.suggest_boxes) for every image, computed per encounter in
     bursts of consecutive frames, as the submit page offers them; cached as JSON."""
     import json
 
     path = Path(cache_root) / dataset.name / "auto-boxes.json"
     if path.exists():
         return {int(k): (tuple(v) if v else None) for k, v in json.loads(path.read_text()).items()}
-    from matching.boxes import suggest_boxes
+    from matching.engine.boxes import suggest_boxes
 
     by_encounter: dict[str, list] = {}
     for item in dataset.items:

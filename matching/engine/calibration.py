@@ -4,7 +4,7 @@ Pure module (no Django). A calibration maps an individual's score (scoring.py) t
 Good, Fair or Uncertain. Thresholds are fitted so that each level's answers were right at least
 as often as its stated precision on the data they were fitted on, and the file records that
 data (data sets, counts, extractor, date), so a reviewer can see what "Good" was measured on.
-Files live in matching/calibration/<version>.json; the newest for an extractor is the default.
+Files live in matching/engine/calibration/<version>.json; the newest for an extractor is the default.
 Thresholds only mean something for the score they were fitted on, so a file records the pair
 score's version (scoring.PAIR_VERSION, from the evaluate reports) and the product loads only a
 file fitted on the score it computes.
@@ -186,7 +186,7 @@ def _read(path: Path) -> Calibration:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """python -m matching.calibration --version V --extractor NAME REPORT.json... : fit and save."""
+    """python -m matching.engine.calibration --version V --extractor NAME REPORT.json... : fit and save."""
     import argparse
 
     parser = argparse.ArgumentParser(description="Fit confidence levels from `evaluate --json` reports.")

@@ -21,8 +21,8 @@ from typing import Callable, Hashable, Sequence
 
 import numpy as np
 
-from matching.evaluation import compatible
-from matching.index import Entry, ShortlistIndex, shortlist
+from matching.engine.evaluation import compatible
+from matching.engine.index import Entry, ShortlistIndex, shortlist
 
 # Verification needs enough correspondences to fit a model at all; fewer is no evidence.
 MIN_MATCHES_TO_VERIFY = 8

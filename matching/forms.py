@@ -4,6 +4,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from catalog.models import BodyPart
+from matching.models import RunMode
 
 
 class RunFiltersForm(forms.Form):
@@ -13,7 +14,17 @@ class RunFiltersForm(forms.Form):
     body_parts = forms.MultipleChoiceField(choices=BodyPart.choices, required=False, label=_("Body parts"),
                                            help_text=_("None selected: all body parts."),
                                            widget=forms.CheckboxSelectMultiple)
-    extractor = forms.ChoiceField(choices=(), label=_("Feature extractor"))
+    mode = forms.ChoiceField(
+        choices=RunMode.choices, label=_("Mode"), widget=forms.RadioSelect,
+        help_text=_("Accurate compares every photo with the best reference photos of the most likely individuals "
+                    "and combines the evidence of the whole sighting (about half a minute). Fast checks a few "
+                    "shortlisted photos per image (a few seconds) and is less often right."),
+    )
+    extractor = forms.ChoiceField(
+        choices=(), label=_("Feature extractor (fast mode)"),
+        help_text=_("xfeat: fastest; aliked and disk: learned features, slower; sift: classic, no network. "
+                    "Accurate mode always uses aliked."),
+    )
 
     def __init__(self, *args, locations=None, extractors=(), **kwargs):
         super().__init__(*args, **kwargs)

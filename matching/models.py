@@ -44,10 +44,17 @@ class Confidence(models.TextChoices):
     UNCERTAIN = "uncertain", _("Uncertain")
 
 
+class RunMode(models.TextChoices):
+    # What each mode does and costs: matching/engine/accurate.py and docs/benchmarks.md.
+    FAST = "fast", _("Fast")
+    ACCURATE = "accurate", _("Accurate")
+
+
 class MatchRun(models.Model):
     """One identification of a sighting's images against the catalog."""
 
     sighting = models.ForeignKey(Sighting, on_delete=models.CASCADE, related_name="match_runs")
+    mode = models.CharField(max_length=10, choices=RunMode.choices, default=RunMode.FAST)
     extractor = models.CharField(max_length=32)
     # {"locations": [ids] or [], "body_parts": [...] or []}; empty lists mean "all".
     filters = models.JSONField(default=dict, blank=True)

@@ -18,7 +18,7 @@ from django_q.tasks import async_task
 
 from catalog.models import BodyPart, Role, Sighting, SightingStatus
 from catalog.selectors import user_can
-from matching.models import MatchCandidate, MatchRun, RunState
+from matching.models import MatchCandidate, MatchRun, RunMode, RunState
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +43,19 @@ def max_attempts() -> int:
 
 @transaction.atomic
 def match_run_start(
-    *, sighting: Sighting, requested_by: User | None, extractor: str | None = None, filters: dict | None = None
+    *, sighting: Sighting, requested_by: User | None, extractor: str | None = None, filters: dict | None = None,
+    mode: str | None = None,
 ) -> MatchRun:
-    """Create a queued run for the sighting and enqueue it on the interactive cluster on commit."""
+    """Create a queued run for the sighting and enqueue it on the interactive cluster on commit.
+
+    mode: "fast" or "accurate" (default settings.MATCHING_DEFAULT_MODE); an accurate run always uses
+    settings.MATCHING_ACCURATE_EXTRACTOR, a fast one `extractor` (default MATCHING_DEFAULT_EXTRACTOR).
+    """
+    mode = mode or settings.MATCHING_DEFAULT_MODE
+    if mode not in RunMode.values:
+        raise ValidationError(_("Unknown identification mode %(mode)s; choose fast or accurate.") % {"mode": mode})
+    if mode == RunMode.ACCURATE:
+        extractor = settings.MATCHING_ACCURATE_EXTRACTOR
     if requested_by is not None and not user_can(requested_by, sighting.organization_id, Role.CONTRIBUTOR):
         raise PermissionDenied(_("Only contributors of the sighting's organisation may start an identification."))
     # Lock the sighting so that two starts (double click, two tabs) serialise.
@@ -64,6 +74,7 @@ def match_run_start(
     )
     run = MatchRun.objects.create(
         sighting=sighting,
+        mode=mode,
         extractor=extractor or settings.MATCHING_DEFAULT_EXTRACTOR,
         filters=_clean_filters(filters),
         state=RunState.QUEUED,
@@ -82,9 +93,9 @@ def match_run_start(
 
 
 def match_run_retry(*, run: MatchRun, requested_by: User | None) -> MatchRun:
-    """Start a fresh run with the same extractor and filters (the failed run stays as history)."""
+    """Start a fresh run with the same mode, extractor and filters (the failed run stays as history)."""
     return match_run_start(
-        sighting=run.sighting, requested_by=requested_by, extractor=run.extractor, filters=run.filters
+        sighting=run.sighting, requested_by=requested_by, extractor=run.extractor, filters=run.filters, mode=run.mode
     )
 
 

@@ -23,7 +23,7 @@ from catalog.models import REFERENCE_STATUSES, Sighting, SightingImage
 from matching.engine import calibration, scoring
 from matching.engine.index import Entry, ShortlistIndex
 from matching.engine.preprocess import load_rgb
-from matching.models import Confidence, FeatureSet, MatchCandidate, MatchRun
+from matching.models import Confidence, FeatureSet, MatchCandidate, MatchRun, RunMode
 
 logger = logging.getLogger(__name__)
 
@@ -200,13 +200,19 @@ def _catalog_index(name: str, progress: Callable[[str, int, int], None] | None =
         return index
 
 
+def mode_extractors() -> list[str]:
+    """The extractors the two modes use (fast: the default extractor; accurate: its own)."""
+    return list(dict.fromkeys([settings.MATCHING_DEFAULT_EXTRACTOR, settings.MATCHING_ACCURATE_EXTRACTOR]))
+
+
 def catalog_index_add(*, sighting: Sighting) -> None:
-    """Extract and index a sighting that joined the catalog (bulk queue), for the default extractor."""
-    for image in sighting.images.all():
-        features_extract(image=image)
-    name = settings.MATCHING_DEFAULT_EXTRACTOR
-    if (name, _extractor(name, _device()).version) in _INDEXES:
-        _catalog_index(name)
+    """Extract and index a sighting that joined the catalog (bulk queue), for both modes' extractors,
+    so that no identification has to extract catalog images while a user waits."""
+    for name in mode_extractors():
+        for image in sighting.images.all():
+            features_extract(image=image, extractor=name)
+        if (name, _extractor(name, _device()).version) in _INDEXES:
+            _catalog_index(name)
 
 
 def catalog_index_train(*, extractor: str = "") -> None:
@@ -252,19 +258,39 @@ def identify_run(*, run: MatchRun, progress: Callable[[str, int, int], None] | N
             return False
         return not body_parts or e.body_part in body_parts
 
+    version = _extractor(name, device).version
+    feature_sets: dict = {}
+
     def features_of(image_pk):
-        fs = FeatureSet.objects.get(image_id=image_pk, extractor=name, version=_extractor(name, device).version)
+        fs = feature_sets.get(image_pk)
+        if fs is None:
+            fs = FeatureSet.objects.get(image_id=image_pk, extractor=name, version=version)
+            feature_sets[image_pk] = fs
         return _FEATURES.get(fs)
 
-    cal = calibration.load(extractor=name, pair_version=scoring.PAIR_VERSION)
-    result = scoring.identify(
-        queries, index, features_of,
-        match_fn=lambda f0, f1: matcher.match(f0, f1, device=device),
-        match_many_fn=lambda q, refs: matcher.match_many(q, refs, device=device),
-        verify_pair_fn=verify.verify_pair,
-        allowed=allowed, shortlist_images=settings.MATCHING_SHORTLIST,
-        likely_new_below=cal.likely_new_below if cal else 0.0, progress=progress,
-    )
+    match_fn = lambda f0, f1: matcher.match(f0, f1, device=device)  # noqa: E731
+    match_many_fn = lambda q, refs: matcher.match_many(q, refs, device=device)  # noqa: E731
+    if run.mode == RunMode.ACCURATE:
+        from matching.engine.accurate import ACCURATE_VERSION, AccurateConfig, identify_accurate
+
+        cal = calibration.load(extractor=name, pair_version=ACCURATE_VERSION, mode=RunMode.ACCURATE)
+        result = identify_accurate(
+            queries, index, features_of, match_fn=match_fn, match_many_fn=match_many_fn, allowed=allowed,
+            config=AccurateConfig(
+                individuals=settings.MATCHING_ACCURATE_INDIVIDUALS,
+                per_individual=settings.MATCHING_ACCURATE_PER_INDIVIDUAL,
+                max_frames=settings.MATCHING_ACCURATE_MAX_FRAMES,
+            ),
+            likely_new_below=cal.likely_new_below if cal else 0.0, progress=progress,
+        )
+    else:
+        cal = calibration.load(extractor=name, pair_version=scoring.PAIR_VERSION, mode=RunMode.FAST)
+        result = scoring.identify(
+            queries, index, features_of,
+            match_fn=match_fn, match_many_fn=match_many_fn, verify_pair_fn=verify.verify_pair,
+            allowed=allowed, shortlist_images=settings.MATCHING_SHORTLIST,
+            likely_new_below=cal.likely_new_below if cal else 0.0, progress=progress,
+        )
     with transaction.atomic():
         run.candidates.all().delete()
         rows = []

@@ -23,7 +23,7 @@ from catalog.selectors import images_for, individuals_for, locations_for, sighti
 from matching import overlays
 from matching.engine import calibration
 from matching.forms import RunFiltersForm
-from matching.models import MatchCandidate, MatchRun, RunState
+from matching.models import MatchCandidate, MatchRun, RunMode, RunState
 from matching.runs import ACTIVE_STATES, match_run_retry, match_run_start, run_is_stale
 
 logger = logging.getLogger(__name__)
@@ -64,9 +64,10 @@ def run_start(request: HttpRequest, pk: int) -> HttpResponse:
     if not user_can(request.user, sighting.organization_id, Role.CONTRIBUTOR):
         raise PermissionDenied(_("Only contributors of the sighting's organisation may identify it."))
     previous = sighting.match_runs.order_by("-pk").first()
-    initial = {"extractor": settings.MATCHING_DEFAULT_EXTRACTOR}
+    initial = {"extractor": settings.MATCHING_DEFAULT_EXTRACTOR, "mode": settings.MATCHING_DEFAULT_MODE}
     if previous is not None:
-        initial = {"extractor": previous.extractor, **previous.filters}
+        fast_extractor = previous.extractor if previous.mode == RunMode.FAST else settings.MATCHING_DEFAULT_EXTRACTOR
+        initial = {"extractor": fast_extractor, "mode": previous.mode, **previous.filters}
     form = RunFiltersForm(
         request.POST or None, initial=initial, locations=locations_for(request.user), extractors=_extractor_choices()
     )
@@ -74,7 +75,7 @@ def run_start(request: HttpRequest, pk: int) -> HttpResponse:
         data = form.cleaned_data
         try:
             run = match_run_start(
-                sighting=sighting, requested_by=request.user, extractor=data["extractor"],
+                sighting=sighting, requested_by=request.user, extractor=data["extractor"], mode=data["mode"],
                 filters={"locations": [loc.pk for loc in data["locations"]], "body_parts": data["body_parts"]},
             )
         except ValidationError as exc:

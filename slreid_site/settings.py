@@ -186,6 +186,14 @@ MATCHING_DEFAULT_EXTRACTOR = env_str("MATCHING_DEFAULT_EXTRACTOR", "xfeat")
 MATCHING_MAX_KEYPOINTS = env_int("MATCHING_MAX_KEYPOINTS", 1024)
 MATCHING_WEIGHTS_DIR = env_str("MATCHING_WEIGHTS_DIR", str(DATA_DIR / "weights"))
 MATCHING_SHORTLIST = env_int("MATCHING_SHORTLIST", 6)  # gallery images LightGlue-verified per query image
+# Identification modes (matching/engine/accurate.py): "fast" is the default extractor with the
+# shortlist above; "accurate" runs MATCHING_ACCURATE_EXTRACTOR against the best reference images
+# of the sighting's MATCHING_ACCURATE_INDIVIDUALS most-voted individuals and fuses the frames.
+MATCHING_DEFAULT_MODE = env_str("MATCHING_DEFAULT_MODE", "accurate")
+MATCHING_ACCURATE_EXTRACTOR = env_str("MATCHING_ACCURATE_EXTRACTOR", "aliked")
+MATCHING_ACCURATE_INDIVIDUALS = env_int("MATCHING_ACCURATE_INDIVIDUALS", 10)
+MATCHING_ACCURATE_PER_INDIVIDUAL = env_int("MATCHING_ACCURATE_PER_INDIVIDUAL", 2)
+MATCHING_ACCURATE_MAX_FRAMES = env_int("MATCHING_ACCURATE_MAX_FRAMES", 5)
 DETECTOR_ENABLED = env_bool("DETECTOR_ENABLED", True)
 
 # Queue: interactive identification and bulk work run on separate clusters (queues), so

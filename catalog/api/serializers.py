@@ -175,6 +175,8 @@ class StationWriteSerializer(serializers.ModelSerializer):
 
 
 class IdentifyInputSerializer(serializers.Serializer):
+    # "fast" or "accurate"; empty: the site's default mode (MATCHING_DEFAULT_MODE).
+    mode = serializers.ChoiceField(choices=["fast", "accurate"], required=False, allow_blank=True, default="")
     extractor = serializers.CharField(required=False, allow_blank=True, default="")
     locations = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
     body_parts = serializers.ListField(child=serializers.ChoiceField(choices=BodyPart.choices), required=False, default=list)
@@ -197,6 +199,7 @@ class CandidateSerializer(serializers.Serializer):
 class RunSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     sighting = serializers.IntegerField(source="sighting_id")
+    mode = serializers.CharField()
     extractor = serializers.CharField()
     filters = serializers.JSONField()
     state = serializers.CharField()

@@ -85,6 +85,7 @@ class SightingWorkflowViewSet(SightingViewSet):
             run = match_run_start(
                 sighting=sighting, requested_by=request.user,
                 extractor=data.validated_data["extractor"] or None, filters=filters_,
+                mode=data.validated_data["mode"] or None,
             )
         except DjangoValidationError as exc:
             raise django_errors(exc) from exc

@@ -34,7 +34,9 @@ class Calibration:
     likely_new_below: float  # top score under this: "likely a new individual"
     targets: dict = field(default_factory=lambda: dict(TARGETS))
     fitted_on: dict = field(default_factory=dict)
-    measured: dict = field(default_factory=dict)  # level -> {count, precision} on the fitting data
+    # level -> {count, precision}: out-of-fold answers (cross-validated files) or the fitting data (older files)
+    measured: dict = field(default_factory=dict)
+    mode: str = "fast"  # the identification mode whose score this calibrates (files before modes: fast)
 
     def level(self, score: float) -> str:
         """Confidence level of a score; monotone: a higher score never gets a lower level."""
@@ -112,43 +114,83 @@ def measure(cal: Calibration, samples: list[tuple[float, bool]]) -> dict:
     return out
 
 
-def fit(reports: list[dict], *, version: str, extractor: str, min_count: int = 5) -> Calibration:
-    """Fit a calibration from `evaluate --json` reports (their per-query samples)."""
+def _report_samples(reports: list[dict], key: str) -> list[dict]:
+    """Per-answer rows of the reports: (score, correct, group) for the level fit, known/new for "likely new"."""
+    rows = []
+    for r_i, rep in enumerate(reports):
+        for s in rep.get(key) or []:
+            group = (r_i, s["individual"])
+            if s["eligible"]:
+                rows.append({"score": float(s["top_score"]), "correct": s["top"] == s["individual"],
+                             "group": group, "kind": "known"})
+            if s.get("best_wrong") is not None:
+                # The answer had this query's individual not been in the catalog: always wrong.
+                rows.append({"score": float(s["best_wrong"]), "correct": False, "group": group, "kind": "new"})
+    return rows
+
+
+def cross_validated_levels(rows: list[dict], *, min_count: int) -> dict:
+    """Leave-one-individual-out: each answer gets the level that thresholds fitted on the OTHER
+    individuals' answers give it; returns level -> {count, correct} over all answers."""
+    counts = {name: {"count": 0, "correct": 0} for name in LEVELS}
+    for group in sorted({r["group"] for r in rows}, key=str):
+        train = [(r["score"], r["correct"]) for r in rows if r["group"] != group]
+        held = [r for r in rows if r["group"] == group]
+        probe = Calibration(version="", extractor="", thresholds=fit_thresholds(train, min_count=min_count),
+                            likely_new_below=0.0)
+        for r in held:
+            lv = probe.level(r["score"])
+            counts[lv]["count"] += 1
+            counts[lv]["correct"] += int(r["correct"])
+    return counts
+
+
+def fit(reports: list[dict], *, version: str, extractor: str, min_count: int = 5, mode: str | None = None) -> Calibration:
+    """Fit a calibration from `evaluate --json` reports (their image and sighting samples), cross-validated.
+
+    Thresholds are fitted on all answers, but a level is kept only where its answers, each levelled
+    by thresholds fitted without its own individual (cross_validated_levels), reached the level's
+    precision with at least min_count answers: a threshold is never judged on the answers it was
+    fitted on. `measured` records those out-of-fold counts and precisions."""
     pair_versions = {str(rep.get("pair_version", "1")) for rep in reports}
     if len(pair_versions) > 1:
         raise ValueError(f"reports were scored with different pair scores {sorted(pair_versions)}; fit on one")
-    samples: list[tuple[float, bool]] = []
-    known: list[float] = []
-    new: list[float] = []
-    sets = []
-    for rep in reports:
-        n_known = n_new = 0
-        for s in rep["samples"]:
-            if s["eligible"]:
-                samples.append((float(s["top_score"]), s["top"] == s["individual"]))
-                known.append(float(s["top_score"]))
-                n_known += 1
-            if s.get("best_wrong") is not None:
-                # The answer had this query's individual not been in the catalog: always wrong.
-                samples.append((float(s["best_wrong"]), False))
-                new.append(float(s["best_wrong"]))
-                n_new += 1
-        sets.append({
-            "dataset": rep.get("dataset"), "dataset_dir": rep.get("dataset_dir"),
-            "ignore_boxes": rep.get("ignore_boxes"), "suggested_boxes": rep.get("suggested_boxes"),
-            "extractor_version": rep.get("extractor_version"), "queries_run": rep.get("queries_run"),
-            "eligible_queries": n_known, "negative_cases": n_new, "max_queries": rep.get("max_queries"),
-        })
+    modes = {rep.get("mode") or "fast" for rep in reports}
+    if len(modes) > 1:
+        raise ValueError(f"reports come from different modes {sorted(modes)}; fit on one")
+    mode = mode or modes.pop()
+    rows = _report_samples(reports, "samples") + _report_samples(reports, "encounter_samples")
+    samples = [(r["score"], r["correct"]) for r in rows]
+    sets = [{
+        "dataset": rep.get("dataset"), "dataset_dir": rep.get("dataset_dir"),
+        "ignore_boxes": rep.get("ignore_boxes"), "suggested_boxes": rep.get("suggested_boxes"),
+        "extractor_version": rep.get("extractor_version"), "queries_run": rep.get("queries_run"),
+        "eligible_queries": sum(1 for s in rep.get("samples", []) if s["eligible"]),
+        "eligible_sightings": sum(1 for s in rep.get("encounter_samples") or [] if s["eligible"]),
+        "max_queries": rep.get("max_queries"),
+    } for rep in reports]
     thresholds = fit_thresholds(samples, min_count=min_count)
+    oof = cross_validated_levels(rows, min_count=min_count)
+    above = NEVER
+    for name in ("excellent", "good", "fair"):
+        band = oof[name]
+        if not (band["count"] >= min_count and band["correct"] / band["count"] >= TARGETS[name]):
+            # Not earned out of fold: an empty band, so the level is never given.
+            thresholds[name] = above
+        above = thresholds[name]
+    known = [r["score"] for r in rows if r["kind"] == "known"]
+    new = [r["score"] for r in rows if r["kind"] == "new"]
     cal = Calibration(
-        version=version, extractor=extractor, thresholds=thresholds,
+        version=version, extractor=extractor, thresholds=thresholds, mode=mode,
         likely_new_below=fit_likely_new(known, new, ceiling=thresholds["fair"]),
         fitted_on={"date": date.today().isoformat(), "sets": sets, "samples": len(samples),
                    "pair_version": pair_versions.pop() if pair_versions else "1",
-                   "rule": "top-1 answers of eligible queries plus the best wrong answer of each query "
-                           "(protocol step 8 'new' case); band precision >= target, >= %d answers per band" % min_count},
+                   "rule": "top-1 answers of eligible queries and sightings plus the best wrong answer of each "
+                           "(protocol step 8 'new' case); band precision >= target with >= %d answers, judged "
+                           "leave-one-individual-out" % min_count},
     )
-    cal.measured = measure(cal, samples)
+    cal.measured = {name: {"count": v["count"], "precision": (v["correct"] / v["count"]) if v["count"] else None,
+                           "cross_validated": True} for name, v in oof.items()}
     return cal
 
 
@@ -161,7 +203,7 @@ def save(cal: Calibration, folder: Path = CALIBRATION_DIR) -> Path:
 
 def load(
     version: str | None = None, *, extractor: str | None = None, pair_version: str | None = None,
-    folder: Path = CALIBRATION_DIR,
+    mode: str | None = None, folder: Path = CALIBRATION_DIR,
 ) -> Calibration | None:
     """A stored calibration by version, or the newest one for `extractor` (and, when given, fitted
     on scores of `pair_version`; files from before it was recorded count as "1"); None when there is none."""
@@ -174,6 +216,8 @@ def load(
     for path in sorted(folder.glob("*.json")):
         cal = _read(path)
         if pair_version is not None and str(cal.fitted_on.get("pair_version", "1")) != str(pair_version):
+            continue
+        if mode is not None and cal.mode != mode:
             continue
         if extractor is None or cal.extractor == extractor:
             found.append((cal.fitted_on.get("date", ""), path.name, cal))

@@ -21,6 +21,8 @@ LABEL_COLUMNS = (
     "path", "individual_id", "body_part", "encounter_id", "station", "datetime",
     "latitude", "longitude", "bbox_x", "bbox_y", "bbox_w", "bbox_h",
 )
+# Optional last column: "gallery" marks a catalog-only row (never a query); empty = query and gallery.
+ROLES = ("", "gallery")
 
 
 class DatasetError(ValueError):
@@ -37,6 +39,11 @@ class Item:
     station: str
     datetime: str
     box: tuple[int, int, int, int] | None  # x, y, w, h in pixels of the stored image
+    role: str = ""  # "gallery": catalog only, never a query
+
+    @property
+    def is_query(self) -> bool:
+        return self.role != "gallery"
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,9 @@ def read_dataset(folder: str | Path) -> Dataset:
                     raise DatasetError(f"{labels}:{line}: box values must be integers.") from exc
                 if bw > 0 and bh > 0:
                     box = (bx, by, bw, bh)
+            role = (row.get("role") or "").strip().lower()
+            if role not in ROLES:
+                raise DatasetError(f"{labels}:{line}: role must be empty or 'gallery', not {role!r}.")
             items.append(Item(
                 index=len(items),
                 path=root / rel,
@@ -86,6 +96,7 @@ def read_dataset(folder: str | Path) -> Dataset:
                 station=(row.get("station") or "").strip(),
                 datetime=(row.get("datetime") or "").strip(),
                 box=box,
+                role=role,
             ))
     if not items:
         raise DatasetError(f"{labels} lists no images.")
@@ -116,9 +127,11 @@ class Query:
 
 def plan_queries(dataset: Dataset, *, max_queries: int | None = None, seed: int = 0) -> list[Query]:
     """All queries of the protocol in data-set order, or a reproducible random sample of
-    max_queries of them in random order."""
+    max_queries of them in random order. Rows whose role is "gallery" are never queries."""
     queries = []
     for item in dataset.items:
+        if not item.is_query:
+            continue
         gallery = tuple(gallery_for(dataset.items, item.index))
         eligible = any(dataset.items[g].individual == item.individual for g in gallery)
         queries.append(Query(item.index, item.individual, gallery, eligible))
@@ -267,6 +280,71 @@ def summarize(
         out["levels"] = {
             name: {"count": v["count"], "precision": _share(v["correct"], v["count"])} for name, v in levels.items()
         }
+        out["coverage"] = coverage(levels, n)
+    return out
+
+
+def coverage(levels: dict[str, dict], n: int) -> dict[str, dict]:
+    """Per level: the share of eligible queries answered at that level or better, and the
+    precision of those answers (levels as counted by summarize: count and correct)."""
+    out = {}
+    count = correct = 0
+    for name in LEVELS:
+        count += levels[name]["count"]
+        correct += levels[name]["correct"]
+        out[name] = {"share": _share(count, n), "precision": _share(correct, count), "count": count}
+    return out
+
+
+def _fuse_scores(per_frame: list[dict[str, float]], fuse: Callable[[list[float]], float]) -> dict[str, float]:
+    individuals = {ind for scores in per_frame for ind in scores}
+    return {ind: fuse([scores[ind] for scores in per_frame if ind in scores]) for ind in individuals}
+
+
+def encounter_records(
+    dataset: Dataset, records: list[QueryRecord], fuse: Callable[[list[float]], float],
+) -> list[QueryRecord]:
+    """Protocol step 10: each encounter's query frames together as one query.
+
+    Built from the image-level records (the gallery of a frame already excludes its encounter
+    and keeps only compatible body parts), with the method's own fusion of the frames' scores
+    per individual. An encounter counts the frames that ran (all of them unless queries were
+    sampled); it is eligible when any of its frames is.
+    """
+    by_encounter: dict[str, list[QueryRecord]] = defaultdict(list)
+    for r in records:
+        by_encounter[dataset.items[r.query.index].encounter].append(r)
+    out = []
+    for encounter, frames in sorted(by_encounter.items()):
+        first = frames[0].query
+        gallery = tuple(sorted({g for r in frames for g in r.query.gallery}))
+        query = Query(first.index, first.individual, gallery, any(r.query.eligible for r in frames))
+        scores = _fuse_scores([r.scores for r in frames], fuse)
+        conf = None
+        if any(r.confidence_scores is not None for r in frames):
+            conf = _fuse_scores([r.confidence_scores if r.confidence_scores is not None else r.scores for r in frames], fuse)
+        out.append(QueryRecord(query, scores, sum(r.seconds for r in frames), {"frames": len(frames), "encounter": encounter},
+                               confidence_scores=conf))
+    return out
+
+
+def summarize_encounters(records: list[QueryRecord], **kwargs) -> dict:
+    """Step 10 figures under the JSON keys of the evaluate report (encounters, encounter_rank1, ...)."""
+    s = summarize(records, **kwargs)
+    out = {
+        "encounters": s["queries"],
+        "encounter_new_individual": s["new_individual_queries"],
+        "encounter_rank1": s["rank1"],
+        "encounter_rank5": s["rank5"],
+        "encounter_map": s["map"],
+        "encounter_rank1_macro": s["rank1_macro"],
+        "encounter_rank1_per_individual": s["rank1_per_individual"],
+        "encounter_new_individual_auc": s["new_individual_auc"],
+        "encounter_median_seconds": s["median_query_seconds"],
+    }
+    if "levels" in s:
+        out["encounter_levels"] = s["levels"]
+        out["encounter_coverage"] = s["coverage"]
     return out
 
 
@@ -301,7 +379,21 @@ def format_report(result: dict) -> str:
         )
     if "levels" in result:
         for name, v in result["levels"].items():
-            lines.append(f"  {name:<10} {v['count']:>5} top-1 answers, precision {pct(v['precision'])}")
+            cov = result.get("coverage", {}).get(name)
+            more = f"; at this level or better {pct(cov['share'])} of queries, precision {pct(cov['precision'])}" if cov else ""
+            lines.append(f"  {name:<10} {v['count']:>5} top-1 answers, precision {pct(v['precision'])}{more}")
+    if "encounters" in result:
+        ne = result["encounters"]
+        lines.append(
+            f"sightings (encounters as one query): eligible {ne}, rank-1 {pct(result['encounter_rank1'])}"
+            f"   rank-5 {pct(result['encounter_rank5'])}   macro rank-1 {pct(result['encounter_rank1_macro'])}"
+        )
+        for ind, v in result.get("encounter_rank1_per_individual", {}).items():
+            lines.append(f"  {ind:<12} rank-1 {pct(v):>8}")
+        for name, v in result.get("encounter_levels", {}).items():
+            cov = result.get("encounter_coverage", {}).get(name)
+            more = f"; at this level or better {pct(cov['share'])}, precision {pct(cov['precision'])}" if cov else ""
+            lines.append(f"  {name:<10} {v['count']:>5} sightings, precision {pct(v['precision'])}{more}")
     mq = result["median_query_seconds"]
     ex = result.get("extract_seconds_per_image")
     lines.append(

@@ -220,55 +220,111 @@ def build_index(dataset: Dataset, store: FeatureStore, *, per_image: int = 384) 
     return index
 
 
+def encounter_groups(dataset: Dataset, queries: list[Query]) -> list[tuple[Query, list[int]]]:
+    """Protocol step 10: each encounter's query frames as one query (a sighting, as partners submit it).
+
+    The gallery is every image outside the encounter; body-part compatibility is applied per frame
+    by the engine, and the encounter is eligible when any of its frames is.
+    """
+    by_encounter: dict[str, list[Query]] = {}
+    for q in queries:
+        by_encounter.setdefault(dataset.items[q.index].encounter, []).append(q)
+    groups = []
+    for _encounter, frames in sorted(by_encounter.items()):
+        frames = sorted(frames, key=lambda q: q.index)
+        gallery = tuple(sorted({g for q in frames for g in q.gallery}))
+        first = frames[0]
+        groups.append((Query(first.index, first.individual, gallery, any(q.eligible for q in frames)),
+                       [q.index for q in frames]))
+    return groups
+
+
+class _TimedMatches(dict):
+    """Pair cache view for identify_accurate(): raw Matches, with how long each new pair took."""
+
+    def __init__(self, backing: PairCache):
+        super().__init__()
+        self.backing = backing
+        self.started: float | None = None
+
+    def __contains__(self, key):
+        return key in self.backing
+
+    def __getitem__(self, key):
+        return self.backing[key][0]
+
+    def __setitem__(self, key, value):
+        self.backing[key] = (value, 0.0 if self.started is None else time.perf_counter() - self.started)
+        self.started = None
+
+
 def run_default(
     dataset: Dataset, queries: list[Query], store: FeatureStore, *, cache_path: Path,
     shortlist_images: int, per_individual: int, log: Callable[[str], None] | None = None,
-    max_seconds: float | None = None,
+    max_seconds: float | None = None, groups: list[tuple[Query, list[int]]] | None = None,
+    mode: str = "fast", accurate_config=None,
 ) -> list[QueryRecord]:
-    """Shortlist + LightGlue + verification on the shortlisted gallery images, individuals ranked.
+    """The product's engine in ``mode``, individuals ranked, per query image (or per group of frames).
 
+    fast: shortlist + LightGlue + homography verification on the shortlisted images (scoring.identify);
+    accurate: shortlist by individual + LightGlue soft score + sighting fusion (accurate.identify_accurate).
+    ``groups`` [(query, [frame indices])] evaluates several frames as one sighting (encounter_groups).
     With max_seconds, no new query starts after that wall time; the records say how many ran."""
+    from matching.engine.accurate import AccurateConfig, identify_accurate
+
     started = time.perf_counter()
     engine = store.engine
     index = build_index(dataset, store)
     cache = PairCache(cache_path)
     records = []
-    for n, q in enumerate(queries, start=1):
+    work = groups if groups is not None else [(q, [q.index]) for q in queries]
+    for n, (q, frames) in enumerate(work, start=1):
         if max_seconds is not None and time.perf_counter() - started > max_seconds:
             break
-        item = dataset.items[q.index]
         gallery = set(q.gallery)
-        timings: dict = {}
-
-        def timed_match(f0, f1):
-            timings["start"] = time.perf_counter()
-            return engine.match_fn(f0, f1)
-
-        pairs = _TimedPairs(cache, timings)
+        images = [QueryImage(i, store.get(i), dataset.items[i].body_part, dataset.items[i].station or None) for i in frames]
         t0 = time.perf_counter()
-        result = identify(
-            [QueryImage(q.index, store.get(q.index), item.body_part, item.station or None)],
-            index, store.get,
-            match_fn=timed_match, verify_pair_fn=engine.verify_pair_fn,
-            allowed=lambda e, g=gallery: e.key in g,
-            shortlist_images=shortlist_images, per_individual=per_individual, pair_cache=pairs,
-        )
+        if mode == "accurate":
+            pairs = _TimedMatches(cache)
+
+            def timed_match(f0, f1, pairs=pairs):
+                pairs.started = time.perf_counter()
+                return engine.match_fn(f0, f1)
+
+            result = identify_accurate(
+                images, index, store.get, match_fn=timed_match, allowed=lambda e, g=gallery: e.key in g,
+                config=accurate_config or AccurateConfig(), pair_cache=pairs,
+            )
+        else:
+            timings: dict = {}
+
+            def timed_match(f0, f1, timings=timings):
+                timings["start"] = time.perf_counter()
+                return engine.match_fn(f0, f1)
+
+            result = identify(
+                images, index, store.get,
+                match_fn=timed_match, verify_pair_fn=engine.verify_pair_fn,
+                allowed=lambda e, g=gallery: e.key in g,
+                shortlist_images=shortlist_images, per_individual=per_individual, pair_cache=_TimedPairs(cache, timings),
+            )
         shortlist_s = result.timings.get("shortlist_seconds", time.perf_counter() - t0)
         # Latency = shortlist (always measured now) + each pair's LightGlue/verify time when it was done.
-        pair_s = sum(cache[(q.index, e.reference_key)][1] for c in result.candidates for e in c.evidence
-                     if (q.index, e.reference_key) in cache)
+        pair_keys = {(e.query_key, e.reference_key) for c in result.candidates for e in c.evidence}
+        pair_keys |= set(result.timings.get("pair_keys", ()))
+        pair_s = sum(cache[k][1] for k in pair_keys if k in cache)
         scores = {dataset.items[g].individual: 0.0 for g in q.gallery}
         confidence = dict(scores)
         for c in result.candidates:
             scores[c.individual] = c.rank_score
             confidence[c.individual] = c.score
         records.append(QueryRecord(q, scores, shortlist_s + pair_s, {
-            "pairs": result.timings.get("pairs", 0), "top_score": result.top_score,
+            "pairs": result.timings.get("pairs", 0), "top_score": result.top_score, "frames": len(frames),
         }, confidence_scores=confidence))
         if n % 3 == 0:
             cache.save()
         if log:
-            log(f"queries {n}/{len(queries)}")
+            log(f"{'sightings' if groups is not None else 'queries'} {n}/{len(work)}")
     cache.save()
     return records
 

@@ -23,8 +23,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("dataset_dir")
-        parser.add_argument("--extractor", default=None, help="default: settings.MATCHING_DEFAULT_EXTRACTOR")
-        parser.add_argument("--method", choices=["default", "seed-baseline"], default="default")
+        parser.add_argument("--extractor", default=None,
+                            help="default: the mode's extractor (seed-baseline: aliked)")
+        parser.add_argument("--method", choices=["default", "seed-baseline"], default="default",
+                            help="default: the product's engine in --mode; seed-baseline: ALIKED-n16, 2,048 keypoints, "
+                                 "LightGlue against every gallery image, mean match confidence, ranked per image")
+        parser.add_argument("--mode", choices=["fast", "accurate"], default=None,
+                            help="the product's identification mode (default: settings.MATCHING_DEFAULT_MODE)")
         parser.add_argument("--ignore-boxes", action="store_true", help="match full frames, as when no box is drawn")
         parser.add_argument("--suggested-boxes", action="store_true",
                             help="images without a box use the submit page's suggestion (detector + burst motion)")
@@ -41,76 +46,114 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         from matching.engine import scoring
+        from matching.engine.accurate import ACCURATE_VERSION, AccurateConfig
+        from matching.engine.evaluation import encounter_records, summarize_encounters
         from matching.engine.evaluation_runner import (
-            FeatureStore, auto_boxes, build_engine, device_name, run_default, run_seed_baseline,
+            FeatureStore, auto_boxes, build_engine, device_name, encounter_groups, run_default, run_seed_baseline,
         )
 
         try:
             dataset = read_dataset(opts["dataset_dir"])
         except DatasetError as exc:
             raise CommandError(str(exc)) from None
-        extractor_name = opts["extractor"] or settings.MATCHING_DEFAULT_EXTRACTOR
-        engine = build_engine(
-            extractor_name, device=settings.MATCHING_DEVICE,
-            long_side=opts["long_side"], max_keypoints=opts["max_keypoints"] or settings.MATCHING_MAX_KEYPOINTS,
-        )
+        method = opts["method"]
+        mode = opts["mode"] or settings.MATCHING_DEFAULT_MODE
+        if mode not in ("fast", "accurate"):
+            raise CommandError(f"MATCHING_DEFAULT_MODE must be fast or accurate, not {mode!r}")
+        if method == "seed-baseline":
+            # The seed project's configuration unless told otherwise.
+            extractor_name = opts["extractor"] or "aliked"
+            max_keypoints = opts["max_keypoints"] or 2048
+        else:
+            extractor_name = opts["extractor"] or (
+                settings.MATCHING_ACCURATE_EXTRACTOR if mode == "accurate" else settings.MATCHING_DEFAULT_EXTRACTOR)
+            max_keypoints = opts["max_keypoints"] or settings.MATCHING_MAX_KEYPOINTS
+        engine = build_engine(extractor_name, device=settings.MATCHING_DEVICE, long_side=opts["long_side"],
+                              max_keypoints=max_keypoints)
         cache_root = Path(opts["cache_dir"] or (settings.BASE_DIR / "var" / "eval-cache"))
         log = self.stderr.write if opts["verbosity"] >= 1 else None
         suggested = auto_boxes(dataset, cache_root, log=log) if opts["suggested_boxes"] else None
         store = FeatureStore(cache_root, dataset, engine, ignore_boxes=opts["ignore_boxes"], suggested=suggested)
         queries = plan_queries(dataset, max_queries=opts["max_queries"], seed=opts["seed"])
         needed = sorted({q.index for q in queries} | ({g for q in queries for g in q.gallery}))
-        store.extract_all(needed if opts["method"] == "seed-baseline" else range(len(dataset.items)), log=log)
+        store.extract_all(needed if method == "seed-baseline" else range(len(dataset.items)), log=log)
 
-        cal = calibration.load(opts["calibration"], extractor=engine.extractor.name, pair_version=PAIR_VERSION)
+        score_version = ACCURATE_VERSION if mode == "accurate" else PAIR_VERSION
+        cal = calibration.load(opts["calibration"], extractor=engine.extractor.name, pair_version=score_version,
+                               mode=mode)
         shortlist = opts["shortlist"] or settings.MATCHING_SHORTLIST
-        if opts["method"] == "seed-baseline":
+        config = AccurateConfig(
+            individuals=settings.MATCHING_ACCURATE_INDIVIDUALS, per_individual=settings.MATCHING_ACCURATE_PER_INDIVIDUAL,
+            max_frames=settings.MATCHING_ACCURATE_MAX_FRAMES,
+        )
+        if method == "seed-baseline":
             records = run_seed_baseline(dataset, queries, store, cache_path=store.folder / "pairs-seed.pkl", log=log,
                                         max_seconds=opts["max_seconds"])
+            # The seed ranked per image: a sighting's individual score is its best frame's.
+            sightings = encounter_records(dataset, records, fuse=max)
             level_of, likely_new = None, None
         else:
-            records = run_default(
-                dataset, queries, store, cache_path=store.folder / f"pairs-default-{scoring.PAIR_VERSION}.pkl",
-                shortlist_images=shortlist, per_individual=scoring.PER_INDIVIDUAL, log=log,
-                max_seconds=opts["max_seconds"],
-            )
+            cache_path = store.folder / (f"pairs-accurate-{ACCURATE_VERSION}.pkl" if mode == "accurate"
+                                         else f"pairs-default-{scoring.PAIR_VERSION}.pkl")
+            common = dict(cache_path=cache_path, shortlist_images=shortlist, per_individual=scoring.PER_INDIVIDUAL,
+                          mode=mode, accurate_config=config)
+            records = run_default(dataset, queries, store, log=log, max_seconds=opts["max_seconds"], **common)
+            # Sightings as the product identifies them: all their frames in one identification.
+            ran = [r.query for r in records]
+            sightings = run_default(dataset, ran, store, log=log, groups=encounter_groups(dataset, ran), **common)
             level_of = cal.level if cal else None
             likely_new = cal.likely_new_below if cal else None
         result = summarize(records, level_of=level_of, likely_new_threshold=likely_new)
+        result.update(summarize_encounters(sightings, level_of=level_of, likely_new_threshold=likely_new))
         if "levels" not in result:
             # The seed method has no calibrated levels: every answer is reported as uncertain.
-            result["levels"] = {lv: {"count": 0, "precision": None} for lv in ("excellent", "good", "fair")}
-            result["levels"]["uncertain"] = {"count": result["queries"], "precision": result["rank1"]}
+            for prefix, n, r1 in (("", result["queries"], result["rank1"]),
+                                  ("encounter_", result["encounters"], result["encounter_rank1"])):
+                result[prefix + "levels"] = {lv: {"count": 0, "precision": None} for lv in ("excellent", "good", "fair")}
+                result[prefix + "levels"]["uncertain"] = {"count": n, "precision": r1}
+                result[prefix + "coverage"] = {lv: {"share": 0.0, "precision": None, "count": 0}
+                                               for lv in ("excellent", "good", "fair")}
+                result[prefix + "coverage"]["uncertain"] = {"share": 1.0 if n else None, "precision": r1, "count": n}
         result.update({
             "dataset": dataset.name,
             "dataset_dir": str(Path(opts["dataset_dir"]).resolve()),
-            "method": opts["method"],
+            "method": method,
+            "mode": mode if method == "default" else None,
             "extractor": engine.extractor.name,
             "extractor_version": engine.extractor.version,
-            "pair_version": PAIR_VERSION if opts["method"] == "default" else None,
+            "max_keypoints": max_keypoints,
+            "pair_version": score_version if method == "default" else None,
             "ignore_boxes": opts["ignore_boxes"],
             "suggested_boxes": opts["suggested_boxes"],
             "max_queries": opts["max_queries"],
             "max_seconds": opts["max_seconds"],
             "queries_run": len(records),
             "seed": opts["seed"],
-            "shortlist_images": shortlist if opts["method"] == "default" else None,
-            "calibration_version": cal.version if cal and opts["method"] == "default" else None,
+            "shortlist_images": shortlist if method == "default" and mode == "fast" else None,
+            "accurate_config": config.__dict__ if method == "default" and mode == "accurate" else None,
+            "calibration_version": cal.version if cal and method == "default" else None,
             "extract_seconds_per_image": store.seconds_per_image(),
             "cpu_threads": os.cpu_count(),
             "device": device_name(settings.MATCHING_DEVICE),
             # Raw material for calibration.fit: (top score, top-1 correct) per eligible query, and
             # the best wrong score per query (the "new individual" case of protocol step 8).
-            "samples": [
-                {"query": str(dataset.items[r.query.index].path.relative_to(dataset.root)),
-                 "individual": r.query.individual, "eligible": r.query.eligible,
-                 "top": r.top[0], "top_score": r.top[1],
-                 "best_wrong": r.best_wrong,
-                 "seconds": r.seconds}
-                for r in records
-            ],
+            "samples": _samples(dataset, records),
+            "encounter_samples": _samples(dataset, sightings),
         })
         self.stdout.write(format_report(result))
         if opts["json_path"]:
             Path(opts["json_path"]).write_text(json.dumps(result, indent=1, default=float))
             self.stdout.write(f"wrote {opts['json_path']}")
+
+
+def _samples(dataset, records) -> list[dict]:
+    return [
+        {"query": str(dataset.items[r.query.index].path.relative_to(dataset.root)),
+         "encounter": dataset.items[r.query.index].encounter,
+         "individual": r.query.individual, "eligible": r.query.eligible,
+         "top": r.top[0], "top_score": r.top[1],
+         "best_wrong": r.best_wrong,
+         "frames": r.extra.get("frames", 1),
+         "seconds": r.seconds}
+        for r in records
+    ]

@@ -48,7 +48,13 @@ class Calibration:
     @property
     def earned_levels(self) -> list[str]:
         """The levels above Uncertain that some score band earned on the fitting data."""
-        return [name for name in ("excellent", "good", "fair") if self.thresholds[name] < NEVER]
+        out, above = [], NEVER
+        for name in ("excellent", "good", "fair"):
+            # An empty band [threshold, the level above's threshold) gives the level to no score.
+            if self.thresholds[name] < above:
+                out.append(name)
+            above = min(above, self.thresholds[name])
+        return out
 
     def is_likely_new(self, top_score: float) -> bool:
         return top_score < self.likely_new_below

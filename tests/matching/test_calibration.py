@@ -97,3 +97,43 @@ def test_earned_levels_are_those_some_band_reached():
     cal = Calibration("v", "xfeat", {"excellent": NEVER, "good": 40.0, "fair": 20.0}, 1.0)
     assert cal.earned_levels == ["good", "fair"]
     assert Calibration("v", "xfeat", dict.fromkeys(("excellent", "good", "fair"), NEVER), 0.0).earned_levels == []
+
+
+def _report(individuals: int, *, separated: bool, seed: int = 0) -> dict:
+    rng = random.Random(seed)
+    samples = []
+    for k in range(individuals):
+        for _ in range(30):
+            right = rng.random() < 0.7
+            if separated:
+                score = rng.uniform(60, 100) if right else rng.uniform(0, 40)
+            else:
+                score = rng.uniform(0, 100)
+            samples.append({"eligible": True, "individual": f"cat{k}", "top": f"cat{k}" if right else "other",
+                            "top_score": score, "best_wrong": rng.uniform(0, 40) if separated else rng.uniform(0, 100)})
+    return {"dataset": "toy", "pair_version": "a1", "mode": "accurate", "samples": samples, "encounter_samples": []}
+
+
+def test_levels_are_judged_leave_one_individual_out_and_the_file_states_their_precision_and_count():
+    cal = fit([_report(8, separated=True)], version="cv", extractor="aliked")
+    assert cal.mode == "accurate"
+    assert "excellent" in cal.earned_levels
+    for name in cal.earned_levels:
+        m = cal.measured[name]
+        assert m["cross_validated"] and m["count"] >= 5 and m["precision"] >= {"excellent": 0.99, "good": 0.95, "fair": 0.8}[name]
+
+
+def test_the_calibration_never_shows_a_level_that_its_file_does_not_earn():
+    cal = fit([_report(8, separated=False, seed=3)], version="noise", extractor="aliked")
+    assert cal.earned_levels == []
+    assert {cal.level(s / 4) for s in range(0, 800)} == {"uncertain"}
+    # And where some levels are earned, every score maps to an earned level or to Uncertain.
+    good = fit([_report(8, separated=True, seed=4)], version="ok", extractor="aliked")
+    shown = {good.level(s / 4) for s in range(0, 800)}
+    assert shown <= set(good.earned_levels) | {"uncertain"}
+
+
+def test_calibrations_are_kept_apart_by_mode(tmp_path):
+    save(fit([_report(6, separated=True)], version="acc", extractor="aliked"), tmp_path)
+    assert load(extractor="aliked", mode="accurate", folder=tmp_path).version == "acc"
+    assert load(extractor="aliked", mode="fast", folder=tmp_path) is None

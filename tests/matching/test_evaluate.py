@@ -198,3 +198,46 @@ def test_benchmark_command_times_the_shortlist_and_the_exhaustive_baseline(tmp_p
         # The baseline matched the query against every catalog image outside its own encounter.
         assert row["exhaustive_median_seconds"] is not None
         assert row["exhaustive_pairs_timed"] == int(size) - 1
+
+
+def test_gallery_rows_are_catalog_only_and_never_become_queries(tmp_path):
+    folder = tmp_path / "set"
+    folder.mkdir()
+    (folder / "labels.csv").write_text(
+        HEADER.rstrip("\n") + ",role\n"
+        "images/a/1.jpg,a,,e1,,,,,,,,,gallery\n"
+        "images/a/2.jpg,a,,e2,,,,,,,,,\n"
+        "images/b/1.jpg,b,,e3,,,,,,,,,gallery\n"
+    )
+    ds = read_dataset(folder)
+    queries = plan_queries(ds)
+    assert [q.index for q in queries] == [1]
+    assert set(queries[0].gallery) == {0, 2}  # gallery rows are still the catalog
+    assert queries[0].eligible
+
+
+def test_a_role_other_than_gallery_is_refused_with_its_line(tmp_path):
+    folder = tmp_path / "set"
+    folder.mkdir()
+    (folder / "labels.csv").write_text(HEADER.rstrip("\n") + ",role\nimages/a/1.jpg,a,,e1,,,,,,,,,query\n")
+    with pytest.raises(DatasetError, match="labels.csv:2"):
+        read_dataset(folder)
+
+
+def test_sighting_level_fuses_the_frames_of_an_encounter_and_reports_coverage(tmp_path):
+    from matching.engine.evaluation import encounter_records, summarize_encounters
+
+    folder = write_labels(tmp_path / "set", [
+        "images/a/1.jpg,a,,e1,,,,,,,,", "images/a/2.jpg,a,,e1,,,,,,,,", "images/a/3.jpg,a,,e2,,,,,,,,",
+        "images/b/1.jpg,b,,e3,,,,,,,,",
+    ])
+    ds = read_dataset(folder)
+    q = {x.index: x for x in plan_queries(ds)}
+    # Frame 0 alone prefers b, frame 1 strongly prefers a: the encounter (sum) prefers a.
+    records = [QueryRecord(q[0], {"a": 1.0, "b": 2.0}, 1.0), QueryRecord(q[1], {"a": 5.0, "b": 1.0}, 1.0)]
+    enc = encounter_records(ds, records, fuse=sum)
+    assert len(enc) == 1 and enc[0].scores == {"a": 6.0, "b": 3.0}
+    out = summarize_encounters(enc, level_of=lambda s: "good" if s > 5 else "uncertain")
+    assert out["encounters"] == 1 and out["encounter_rank1"] == 1.0
+    assert out["encounter_coverage"]["good"] == {"share": 1.0, "precision": 1.0, "count": 1}
+    assert out["encounter_coverage"]["excellent"]["share"] == 0.0

@@ -15,7 +15,7 @@ class RunFiltersForm(forms.Form):
                                            help_text=_("None selected: all body parts."),
                                            widget=forms.CheckboxSelectMultiple)
     mode = forms.ChoiceField(
-        choices=RunMode.choices, label=_("Mode"), widget=forms.RadioSelect,
+        choices=RunMode.choices, label=_("Mode"), widget=forms.RadioSelect, required=False,
         help_text=_("Accurate compares every photo with the best reference photos of the most likely individuals "
                     "and combines the evidence of the whole sighting (about half a minute). Fast checks a few "
                     "shortlisted photos per image (a few seconds) and is less often right."),

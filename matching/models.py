@@ -66,6 +66,8 @@ class MatchRun(models.Model):
     likely_new = models.BooleanField(default=False)
     top_score = models.FloatField(null=True, blank=True)
     calibration_version = models.CharField(max_length=32, blank=True)
+    # Catalog images left out because the bulk queue had not extracted their features yet.
+    references_pending = models.PositiveIntegerField(default=0)
     requested_by = models.ForeignKey("auth.User", on_delete=models.SET_NULL, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

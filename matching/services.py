@@ -166,8 +166,13 @@ def _entry(image: SightingImage, feats) -> Entry:
                  station=s.station_id, location=location, sighting=s.pk, image_size=tuple(feats.image_size))
 
 
-def _catalog_index(name: str, progress: Callable[[str, int, int], None] | None = None) -> ShortlistIndex:
-    """This process's index for extractor `name`, brought in line with the catalog (adds and removals)."""
+def _catalog_index(name: str, progress: Callable[[str, int, int], None] | None = None, *,
+                   extract_missing: int | None = None) -> ShortlistIndex:
+    """This process's index for extractor `name`, brought in line with the catalog (adds and removals).
+
+    extract_missing: at most this many catalog images without features are extracted here (None: all);
+    the rest are left out until the bulk queue has made them (see pending_references), so that an
+    identification never spends minutes extracting a freshly imported catalog while a user waits."""
     ex = _extractor(name, _device())
     key = (name, ex.version)
     with _INDEX_LOCK:
@@ -183,6 +188,10 @@ def _catalog_index(name: str, progress: Callable[[str, int, int], None] | None =
         for i, img in enumerate(missing):
             fs = sets.get(img.pk)
             if fs is None or fs.box != _box_key(_box(img)):
+                if extract_missing is not None:
+                    if extract_missing <= 0:
+                        continue
+                    extract_missing -= 1
                 if progress:
                     progress("extracting", i, len(missing))
                 fs = features_extract(image=img, extractor=name)
@@ -203,6 +212,12 @@ def _catalog_index(name: str, progress: Callable[[str, int, int], None] | None =
 def mode_extractors() -> list[str]:
     """The extractors the two modes use (fast: the default extractor; accurate: its own)."""
     return list(dict.fromkeys([settings.MATCHING_DEFAULT_EXTRACTOR, settings.MATCHING_ACCURATE_EXTRACTOR]))
+
+
+def pending_references(name: str) -> int:
+    """Catalog images without features for extractor `name` yet (queued on the bulk cluster)."""
+    version = _extractor(name, _device()).version
+    return _reference_images().exclude(feature_sets__extractor=name, feature_sets__version=version).count()
 
 
 def catalog_index_add(*, sighting: Sighting) -> None:
@@ -246,7 +261,8 @@ def identify_run(*, run: MatchRun, progress: Callable[[str, int, int], None] | N
         queries.append(scoring.QueryImage(image.pk, _FEATURES.get(fs), image.body_part or "", sighting.station_id))
     if progress:
         progress("extracting", len(images), len(images))
-    index = _catalog_index(name)
+    index = _catalog_index(name, extract_missing=settings.MATCHING_EXTRACT_IN_RUN)
+    pending = pending_references(name)
     filters = run.filters or {}
     locations = set(filters.get("locations") or [])
     body_parts = set(filters.get("body_parts") or [])
@@ -309,6 +325,7 @@ def identify_run(*, run: MatchRun, progress: Callable[[str, int, int], None] | N
         run.likely_new = result.likely_new
         run.top_score = float(result.top_score) if result.candidates else None
         run.calibration_version = cal.version if cal else ""
+        run.references_pending = pending
         if result.reason and not result.candidates:
             logger.info("run %s: %s", run.pk, result.reason)
-        run.save(update_fields=["likely_new", "top_score", "calibration_version"])
+        run.save(update_fields=["likely_new", "top_score", "calibration_version", "references_pending"])

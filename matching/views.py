@@ -75,7 +75,8 @@ def run_start(request: HttpRequest, pk: int) -> HttpResponse:
         data = form.cleaned_data
         try:
             run = match_run_start(
-                sighting=sighting, requested_by=request.user, extractor=data["extractor"], mode=data["mode"],
+                sighting=sighting, requested_by=request.user, extractor=data["extractor"],
+                mode=data["mode"] or settings.MATCHING_DEFAULT_MODE,
                 filters={"locations": [loc.pk for loc in data["locations"]], "body_parts": data["body_parts"]},
             )
         except ValidationError as exc:

@@ -193,7 +193,11 @@ MATCHING_DEFAULT_MODE = env_str("MATCHING_DEFAULT_MODE", "accurate")
 MATCHING_ACCURATE_EXTRACTOR = env_str("MATCHING_ACCURATE_EXTRACTOR", "aliked")
 MATCHING_ACCURATE_INDIVIDUALS = env_int("MATCHING_ACCURATE_INDIVIDUALS", 10)
 MATCHING_ACCURATE_PER_INDIVIDUAL = env_int("MATCHING_ACCURATE_PER_INDIVIDUAL", 2)
-MATCHING_ACCURATE_MAX_FRAMES = env_int("MATCHING_ACCURATE_MAX_FRAMES", 5)
+MATCHING_ACCURATE_MAX_FRAMES = env_int("MATCHING_ACCURATE_MAX_FRAMES", 3)
+# Catalog images without features that one identification may extract itself; the rest wait for the
+# bulk queue and the results page says how many were left out (an import of hundreds of photos
+# otherwise made the next identification extract them all while the user waited).
+MATCHING_EXTRACT_IN_RUN = env_int("MATCHING_EXTRACT_IN_RUN", 20)
 DETECTOR_ENABLED = env_bool("DETECTOR_ENABLED", True)
 
 # Queue: interactive identification and bulk work run on separate clusters (queues), so

@@ -44,7 +44,7 @@ MIN_PAIR_MATCHES = 8
 class AccurateConfig:
     individuals: int = 10  # candidate individuals per sighting, by shortlist votes
     per_individual: int = 2  # reference images per candidate individual and frame
-    max_frames: int = 5  # frames of a sighting that are matched (those with most keypoints)
+    max_frames: int = 3  # frames of a sighting that are matched (those with most keypoints)
     # Strongest keypoints per side that LightGlue sees, after the burst's background is dropped:
     # LightGlue's CPU time grows with the square of it (0.43 s a pair at 512, 0.8 s at 1,024 on the
     # 2-core machine), so the budget goes to the animal.

@@ -188,7 +188,8 @@ def test_benchmark_command_times_the_shortlist_and_the_exhaustive_baseline(tmp_p
     data_dir = _synthetic_set(tmp_path / "set")
     out = tmp_path / "bench.json"
     call_command("benchmark", "--dataset", str(data_dir), "--extractor", "sift", "--sizes", "10,40",
-                 "--queries", "2", "--exhaustive-queries", "1", "--exhaustive-budget", "120",
+                 "--queries", "2", "--exhaustive-queries", "1", "--exhaustive-budget", "120", "--modes", "fast",
+                 "--sightings", "2", "--frames", "1",
                  "--cache-dir", str(tmp_path / "cache"), "--json", str(out), stdout=open(tmp_path / "log", "w"))
     data = json.loads(out.read_text())
     assert set(data["sizes"]) == {"10", "40"}
@@ -241,3 +242,25 @@ def test_sighting_level_fuses_the_frames_of_an_encounter_and_reports_coverage(tm
     assert out["encounters"] == 1 and out["encounter_rank1"] == 1.0
     assert out["encounter_coverage"]["good"] == {"share": 1.0, "precision": 1.0, "count": 1}
     assert out["encounter_coverage"]["excellent"]["share"] == 0.0
+
+    fast = data["modes"]["fast"]
+    assert set(fast["sizes"]) == {"10", "40"}
+    assert all(r["median_seconds"] > 0 and r["p95_seconds"] >= r["median_seconds"] for r in fast["sizes"].values())
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_benchmark_times_a_sighting_in_accurate_mode_and_marks_the_default(tmp_path, settings):
+    from django.core.management import call_command
+
+    settings.MATCHING_DEFAULT_MODE = "accurate"
+    data_dir = _synthetic_set(tmp_path / "set")
+    out = tmp_path / "bench.json"
+    call_command("benchmark", "--dataset", str(data_dir), "--extractor", "sift", "--sizes", "10", "--queries", "1",
+                 "--exhaustive-queries", "0", "--modes", "fast,accurate", "--sightings", "1", "--frames", "1",
+                 "--cache-dir", str(tmp_path / "cache"), "--json", str(out), stdout=open(tmp_path / "log", "w"))
+    modes = json.loads(out.read_text())["modes"]
+    assert modes["accurate"]["default"] is True and modes["fast"]["default"] is False
+    assert modes["accurate"]["extractor"] == "aliked"
+    row = modes["accurate"]["sizes"]["10"]
+    assert row["median_seconds"] > 0 and row["median_pairs"] > 0

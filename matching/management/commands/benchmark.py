@@ -72,6 +72,10 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--suggested-boxes", action="store_true",
                             help="as in evaluate: images without a box use the suggested box")
+        parser.add_argument("--modes", default="fast,accurate",
+                            help="identification modes timed per 5-frame sighting (JSON 'modes'); empty: none")
+        parser.add_argument("--sightings", type=int, default=5, help="5-frame sightings timed per mode and size")
+        parser.add_argument("--frames", type=int, default=5, help="frames per timed sighting")
 
     def handle(self, *args, **opts):
         try:
@@ -165,6 +169,12 @@ class Command(BaseCommand):
                    else f"did not finish in {opts['exhaustive_budget']:.0f} s ({ex_times['per_pair'] or float('nan'):.3f} s/pair)")
                 + f"; peak RSS {row['peak_rss_mib']:.0f} MiB"
             )
+        modes = [m.strip() for m in opts["modes"].split(",") if m.strip()]
+        if modes:
+            from matching.management.commands._benchmark_modes import time_modes
+
+            result["modes"] = time_modes(self, modes=modes, sizes=sizes, dataset=dataset, cache_root=cache_root,
+                                         suggested=suggested, opts=opts)
         result["load_average_at_end"] = list(os.getloadavg())
         result["extract_seconds_per_image"] = store.seconds_per_image()
         result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

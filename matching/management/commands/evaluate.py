@@ -93,7 +93,8 @@ class Command(BaseCommand):
             sightings = encounter_records(dataset, records, fuse=max)
             level_of, likely_new = None, None
         else:
-            cache_path = store.folder / (f"pairs-accurate-{ACCURATE_VERSION}.pkl" if mode == "accurate"
+            # Accurate mode caches raw LightGlue matches, which do not depend on the pair score.
+            cache_path = store.folder / (f"pairs-accurate-k{config.match_keypoints}.pkl" if mode == "accurate"
                                          else f"pairs-default-{scoring.PAIR_VERSION}.pkl")
             common = dict(cache_path=cache_path, shortlist_images=shortlist, per_individual=scoring.PER_INDIVIDUAL,
                           mode=mode, accurate_config=config)

@@ -12,7 +12,10 @@ CHUNK_BYTES = 64 * 1024
 
 
 def _is_s3(storage: Storage) -> bool:
-    return type(storage).__module__.startswith("storages.backends.s3")
+    # isinstance, not type(): default_storage is a lazy proxy that reports its target's class.
+    from storages.backends.s3 import S3Storage
+
+    return isinstance(storage, S3Storage)
 
 
 def stored_file_response(*, storage: Storage, name: str, content_type: str) -> HttpResponse:

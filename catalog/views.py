@@ -72,6 +72,15 @@ def _etag(image) -> str:
     return '"' + hashlib.sha1(f"{image.sha256}:{image.file.name}".encode()).hexdigest() + '"'
 
 
+def _cached(response: HttpResponse, etag: str) -> HttpResponse:
+    # A redirect to a signed URL keeps its own short lifetime and no ETag: revalidating it would
+    # keep sending the browser to a URL that has expired.
+    if response.status_code == 200:
+        response["Cache-Control"] = CACHE_CONTROL
+        response["ETag"] = etag
+    return response
+
+
 def _not_modified(request: HttpRequest, etag: str) -> bool:
     return etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]
 
@@ -89,9 +98,7 @@ def image_file(request: HttpRequest, uuid) -> HttpResponse:
         response = stored_file_response(storage=image.file.storage, name=image.file.name, content_type=content_type)
     except FileNotFoundError:
         raise Http404("image file missing") from None
-    response["Cache-Control"] = CACHE_CONTROL
-    response["ETag"] = etag
-    return response
+    return _cached(response, etag)
 
 
 @require_GET
@@ -124,6 +131,4 @@ def image_thumb(request: HttpRequest, uuid) -> HttpResponse:
             response = stored_file_response(storage=default_storage, name=name, content_type="image/jpeg")
         except FileNotFoundError:  # deleted since exists(): the next request makes it again
             raise Http404("thumbnail missing") from None
-    response["Cache-Control"] = CACHE_CONTROL
-    response["ETag"] = etag
-    return response
+    return _cached(response, etag)

@@ -307,6 +307,8 @@ if S3_BUCKET:
 # then required before the server starts). A reverse proxy may serve STATIC_ROOT instead.
 MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
                   "whitenoise.middleware.WhiteNoiseMiddleware")
+# Tests and DEBUG look files up per request (no collectstatic, no warning about a missing STATIC_ROOT).
+WHITENOISE_AUTOREFRESH = DEBUG or TESTING
 if not TESTING:
     STORAGES["staticfiles"] = {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage" if env_bool("STATIC_MANIFEST")

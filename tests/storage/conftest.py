@@ -97,8 +97,9 @@ def s3_server():
     ports = dict(zip(names, _free_ports(len(names))))
     (workdir / "data").mkdir()
     args = [weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={workdir / 'data'}", "-filer", "-s3",
-            f"-s3.config={config}", "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.volumeSizeLimitMB=64",
-            "-volume.max=8", f"-filer.localSocket={workdir / 'filer.sock'}", *(f"-{k}={v}" for k, v in ports.items())]
+            f"-s3.config={config}", "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.volumeSizeLimitMB=32",
+            # Each bucket is a collection that takes several volumes at once: room for a bucket per test.
+            "-volume.max=300", f"-filer.localSocket={workdir / 'filer.sock'}", *(f"-{k}={v}" for k, v in ports.items())]
     log = (workdir / "weed.log").open("wb")
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True)
     server = S3Server(endpoint_url=f"http://127.0.0.1:{ports['s3.port']}")

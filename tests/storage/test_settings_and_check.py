@@ -54,9 +54,13 @@ def test_deploy_check_writes_reads_and_deletes_a_probe_in_the_bucket(tmp_path, s
 
 
 def test_deploy_check_says_which_part_fails(tmp_path, s3_server):
-    env = {"DATA_DIR": str(tmp_path), "SECRET_KEY": secrets.token_urlsafe(50),
+    import torch
+
+    env = {"DATA_DIR": str(tmp_path), "SECRET_KEY": secrets.token_urlsafe(50), "MATCHING_DEVICE": "cuda",
            **s3_server.env("no-such-bucket"), "S3_SECRET_ACCESS_KEY": "wrong"}
     result = _manage(env, "deploy_check")
     assert result.returncode != 0
     assert "FAIL database" in result.stderr and "migrate" in result.stderr
     assert "FAIL storage" in result.stderr and "OK   broker" in result.stdout
+    if not torch.cuda.is_available():  # a GPU worker that sees no GPU is told so before it takes work
+        assert "FAIL device: RuntimeError: device 'cuda' requested but CUDA is not available" in result.stderr

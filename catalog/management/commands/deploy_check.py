@@ -2,7 +2,8 @@
 
 `manage.py check --deploy` reads settings; this command connects: it runs a query and looks for
 unapplied migrations, pings the broker, and writes, reads back, lists and deletes a probe object in
-the media storage (and, for a bucket, checks that an unsigned request is refused). Exit status 1
+the media storage (and, for a bucket, checks that an unsigned request is refused), and resolves
+MATCHING_DEVICE (a `cuda` worker fails here when it sees no GPU). Exit status 1
 when any check fails, with one line per check saying what to fix.
 """
 
@@ -16,6 +17,7 @@ from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
+from django.utils.module_loading import import_string
 
 PROBE_FOLDER = "deploy-check"
 
@@ -84,12 +86,26 @@ def check_storage() -> str:
     return f"{where}: probe written, read back, listed and deleted"
 
 
+def check_device() -> str:
+    # By dotted path: catalog imports nothing from matching, and torch loads only for this check.
+    resolve_device = import_string("matching.engine.extractors.resolve_device")
+    device = resolve_device(settings.MATCHING_DEVICE)
+    if device.startswith("cuda"):
+        import torch
+
+        index = torch.device(device).index or 0
+        return f"MATCHING_DEVICE={settings.MATCHING_DEVICE}: {device} ({torch.cuda.get_device_name(index)})"
+    return f"MATCHING_DEVICE={settings.MATCHING_DEVICE}: {device}"
+
+
 class Command(BaseCommand):
-    help = "Connect to the database, the queue broker and the media storage, and say what works."
+    help = "Connect to the database, the queue broker and the media storage, resolve the engine device, and say what works."
 
     def handle(self, *args, **options):
         failures = 0
-        for label, check in (("database", check_database), ("broker", check_broker), ("storage", check_storage)):
+        for label, check in (
+            ("database", check_database), ("broker", check_broker), ("storage", check_storage), ("device", check_device),
+        ):
             try:
                 message = check()
             except Exception as exc:  # each check reports its own failure; the others still run

@@ -11,7 +11,7 @@ PORT ?= 8000
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/slreid
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: screenshots install system-deps run demo test test-sqlite test-postgres test-browser benchmark evaluate clean messages
+.PHONY: deploy-check screenshots install system-deps run demo test test-sqlite test-postgres test-browser benchmark evaluate clean messages
 
 install: $(STAMP) var/secret_key
 
@@ -85,6 +85,14 @@ test-browser: install
 # Refresh docs/screenshots/ from the browser tests.
 screenshots: install
 	UPDATE_SCREENSHOTS=1 $(PY) -m pytest -q -m browser
+
+# Before (and after) a production start: Django's deployment checklist on the settings this
+# environment gives (export the production variables first; DEBUG is off unless set), then the
+# database, the queue broker and the media storage reached for real: a probe object is written,
+# read back, listed and deleted, and an unsigned read of a bucket must be refused.
+deploy-check: install
+	$(PY) manage.py check --deploy --fail-level WARNING
+	$(PY) manage.py deploy_check
 
 benchmark: install
 	$(PY) manage.py benchmark

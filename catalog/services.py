@@ -6,11 +6,13 @@ import logging
 import weakref
 from datetime import datetime
 
+from django.apps import apps
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -208,17 +210,41 @@ def image_add(
 
 
 def _stored_names(image: SightingImage) -> list[str]:
-    return [image.file.name, *(thumbnail_name(image, size) for size in THUMB_SIZES)]
+    # Feature files are matching's rows, reached through the reverse relation (catalog imports nothing from matching).
+    features = [fs.file.name for fs in image.feature_sets.all()]
+    return [image.file.name, *(thumbnail_name(image, size) for size in THUMB_SIZES), *features]
+
+
+def _overlay_folders(images: list[SightingImage]) -> list[str]:
+    """Storage folders of the cached overlays of every run that showed one of `images`."""
+    candidates = apps.get_model("matching", "MatchCandidate").objects
+    runs = candidates.filter(Q(query_image__in=images) | Q(reference_image__in=images)).values_list("run_id", flat=True)
+    return [f"overlays/{run_id}" for run_id in sorted(set(runs))]
+
+
+def _delete_stored(storage: Storage, names: list[str], folders: list[str]) -> None:
+    for name in names:
+        storage.delete(name)
+    # Overlays are a cache drawn from both photos of a pair: the whole run's folder goes, and the
+    # pairs that remain are drawn again when next viewed.
+    for folder in folders:
+        try:
+            files = storage.listdir(folder)[1]
+        except FileNotFoundError:
+            continue
+        for name in files:
+            storage.delete(f"{folder}/{name}")
 
 
 def images_delete(*, images) -> int:
-    """Delete images (rows and, once that commits, their files and thumbnails); returns how many."""
+    """Delete images (rows and, once that commits, their files, thumbnails, features and overlays); returns how many."""
     images = list(images)
     storage = SightingImage._meta.get_field("file").storage
-    names = [name for image in images for name in _stored_names(image)]
+    names = [name for image in images for name in _stored_names(image) if name]
+    folders = _overlay_folders(images)
     with transaction.atomic():
         for image in images:
             image.delete()
         # Files go only after the commit: a rolled-back delete must still find its photos.
-        transaction.on_commit(lambda: [storage.delete(name) for name in names if name])
+        transaction.on_commit(lambda: _delete_stored(storage, names, folders))
     return len(images)

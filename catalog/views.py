@@ -6,7 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db.models import Count, Q
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotModified
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified
 from django.shortcuts import get_object_or_404, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET
 from catalog.imaging import DEFAULT_THUMB_SIZE, THUMB_SIZES, thumbnail_bytes, thumbnail_name
 from catalog.models import REFERENCE_STATUSES, SightingStatus
 from catalog.selectors import images_for, individuals_for, memberships_for, organizations_for, sightings_for
+from catalog.stored_files import stored_file_response
 
 # Private: a shared cache must never hand one partner's image to another.
 CACHE_CONTROL = "private, max-age=86400"
@@ -71,6 +72,15 @@ def _etag(image) -> str:
     return '"' + hashlib.sha1(f"{image.sha256}:{image.file.name}".encode()).hexdigest() + '"'
 
 
+def _cached(response: HttpResponse, etag: str) -> HttpResponse:
+    # A redirect to a signed URL keeps its own short lifetime and no ETag: revalidating it would
+    # keep sending the browser to a URL that has expired.
+    if response.status_code == 200:
+        response["Cache-Control"] = CACHE_CONTROL
+        response["ETag"] = etag
+    return response
+
+
 def _not_modified(request: HttpRequest, etag: str) -> bool:
     return etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]
 
@@ -83,15 +93,12 @@ def image_file(request: HttpRequest, uuid) -> HttpResponse:
     etag = _etag(image)
     if _not_modified(request, etag):
         return HttpResponseNotModified()
+    content_type = "image/png" if image.file.name.lower().endswith(".png") else "image/jpeg"
     try:
-        handle = image.file.open("rb")
+        response = stored_file_response(storage=image.file.storage, name=image.file.name, content_type=content_type)
     except FileNotFoundError:
         raise Http404("image file missing") from None
-    content_type = "image/png" if image.file.name.lower().endswith(".png") else "image/jpeg"
-    response = FileResponse(handle, content_type=content_type)
-    response["Cache-Control"] = CACHE_CONTROL
-    response["ETag"] = etag
-    return response
+    return _cached(response, etag)
 
 
 @require_GET
@@ -120,7 +127,8 @@ def image_thumb(request: HttpRequest, uuid) -> HttpResponse:
         default_storage.save(name, ContentFile(data))
         response = HttpResponse(data, content_type="image/jpeg")
     else:
-        response = FileResponse(default_storage.open(name, "rb"), content_type="image/jpeg")
-    response["Cache-Control"] = CACHE_CONTROL
-    response["ETag"] = etag
-    return response
+        try:
+            response = stored_file_response(storage=default_storage, name=name, content_type="image/jpeg")
+        except FileNotFoundError:  # deleted since exists(): the next request makes it again
+            raise Http404("thumbnail missing") from None
+    return _cached(response, etag)

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from catalog.models import REFERENCE_STATUSES, Sighting, SightingImage
 from matching.engine import calibration, scoring
@@ -94,22 +94,33 @@ def features_extract(*, image: SightingImage, extractor: str | None = None) -> F
     feats = ex.extract(_load_rgb(image), box=box)
     buf = io.BytesIO()
     np.savez_compressed(buf, **feats.to_npz_dict())
-    with transaction.atomic():
-        stale = list(FeatureSet.objects.select_for_update().filter(image=image, extractor=name))
-        for fs in stale:
-            name_in_storage = fs.file.name
-            fs.delete()
-            if name_in_storage:
-                transaction.on_commit(functools.partial(_delete_file, fs.file.storage, name_in_storage))
-        fs = FeatureSet(image=image, extractor=name, version=ex.version, num_keypoints=len(feats.keypoints),
-                        box=_box_key(box))
-        fs.file.save("features.npz", ContentFile(buf.getvalue()), save=False)
-        stored = fs.file.name
-        try:
+    stored = ""
+    try:
+        with transaction.atomic():
+            stale = list(FeatureSet.objects.select_for_update().filter(image=image, extractor=name))
+            for fs in stale:
+                name_in_storage = fs.file.name
+                fs.delete()
+                if name_in_storage:
+                    transaction.on_commit(functools.partial(_delete_file, fs.file.storage, name_in_storage))
+            fs = FeatureSet(image=image, extractor=name, version=ex.version, num_keypoints=len(feats.keypoints),
+                            box=_box_key(box))
+            fs.file.save("features.npz", ContentFile(buf.getvalue()), save=False)
+            stored = fs.file.name
             fs.save()
-        except Exception:
-            fs.file.storage.delete(stored)
+    except IntegrityError:
+        # Another worker (machine) stored this image's features first: two cold indexes being
+        # built at once. Its features are the same as ours; keep its file, which may carry our name.
+        winner = FeatureSet.objects.filter(image=image, extractor=name, version=ex.version).first()
+        if stored and (winner is None or winner.file.name != stored):
+            FeatureSet.file.field.storage.delete(stored)
+        if winner is None:
             raise
+        fs = winner
+    except Exception:
+        if stored:
+            FeatureSet.file.field.storage.delete(stored)
+        raise
     _FEATURES.pop(image.pk, None)
     return fs
 

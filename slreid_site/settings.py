@@ -281,6 +281,52 @@ X_FRAME_OPTIONS = "DENY"
 
 DEMO_MODE = env_bool("DEMO_MODE", False)
 
+# Media storage. The local directory (MEDIA_ROOT) is the embedded default; S3_BUCKET moves photos,
+# thumbnails, overlays, feature files and import uploads to an S3-compatible bucket, so that web
+# servers and workers on other machines all see the same files. The bucket stays private: objects
+# get no ACL (the bucket's own policy, which must not be public) and any URL is signed.
+S3_BUCKET = env_str("S3_BUCKET")
+S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL")  # empty: AWS itself; e.g. http://127.0.0.1:8333 (SeaweedFS, MinIO)
+# 0 streams photos through the scoped views; N > 0 redirects those views to a URL signed for N
+# seconds instead (the endpoint must then be reachable from the users' browsers).
+S3_SIGNED_URL_SECONDS = env_int("S3_SIGNED_URL_SECONDS", 0)
+if S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": S3_ENDPOINT_URL or None,
+            "region_name": env_str("S3_REGION") or None,
+            "access_key": env_str("S3_ACCESS_KEY_ID") or None,  # empty: boto3's chain (role, ~/.aws)
+            "secret_key": env_str("S3_SECRET_ACCESS_KEY") or None,
+            "location": env_str("S3_PREFIX"),
+            # Self-hosted servers rarely have wildcard DNS for virtual-host buckets.
+            "addressing_style": env_str("S3_ADDRESSING_STYLE", "path" if S3_ENDPOINT_URL else "") or None,
+            "signature_version": "s3v4",
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": max(S3_SIGNED_URL_SECONDS, 1),
+            # Like FileSystemStorage: a taken name gets a suffix instead of replacing an object.
+            "file_overwrite": False,
+            # Files read through storage spill to a temporary file past this size (0 would keep
+            # a whole 40 MB scan in memory per open file).
+            "max_memory_size": env_int("S3_MAX_MEMORY_SIZE", FILE_UPLOAD_MAX_MEMORY_SIZE),
+        },
+    }
+
+# Static files: WhiteNoise serves STATIC_ROOT (after collectstatic) from the application server,
+# compressed; STATIC_MANIFEST=1 adds content-hashed names cached for a year (collectstatic is
+# then required before the server starts). A reverse proxy may serve STATIC_ROOT instead.
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+                  "whitenoise.middleware.WhiteNoiseMiddleware")
+# Tests and DEBUG look files up per request (no collectstatic, no warning about a missing STATIC_ROOT).
+WHITENOISE_AUTOREFRESH = DEBUG or TESTING
+if not TESTING:
+    STORAGES["staticfiles"] = {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage" if env_bool("STATIC_MANIFEST")
+        else "whitenoise.storage.CompressedStaticFilesStorage"
+    }
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

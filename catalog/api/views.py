@@ -4,7 +4,7 @@ import mimetypes
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count
-from django.http import FileResponse
+from django.http import Http404
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from catalog.api import filters
 from catalog.api import serializers as s
 from catalog.api.permissions import require_role
+from catalog.stored_files import stored_file_response
 from catalog.models import BoxSource, Role
 from catalog.selectors import (
     images_for,
@@ -195,4 +196,7 @@ class ImageViewSet(viewsets.ReadOnlyModelViewSet):
     def file(self, request, pk=None):
         image = self.get_object()
         content_type = mimetypes.guess_type(image.file.name)[0] or "application/octet-stream"
-        return FileResponse(image.file.open("rb"), content_type=content_type)
+        try:
+            return stored_file_response(storage=image.file.storage, name=image.file.name, content_type=content_type)
+        except FileNotFoundError:
+            raise Http404("image file missing") from None

@@ -184,7 +184,9 @@ def review_undo(*, sighting: Sighting, reviewer: User, expected: str | None = No
         allowed=(*REFERENCE_STATUSES, SightingStatus.UNIDENTIFIABLE),
     )
     target = (
-        locked.decisions.exclude(action=ReviewAction.UNDO).filter(undone_by__isnull=True).order_by("-pk").first()
+        # A merge's rows are undone with the merge (catalog.merge), not one sighting at a time.
+        locked.decisions.exclude(action__in=(ReviewAction.UNDO, ReviewAction.MERGE))
+        .filter(undone_by__isnull=True).order_by("-pk").first()
     )
     if target is None or target.new_status != locked.status:
         raise ValidationError(_("There is no decision to undo on this sighting."))

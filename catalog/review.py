@@ -26,6 +26,7 @@ from catalog.models import (
     SightingStatus,
 )
 from catalog.selectors import user_can
+from notifications.services import notification_decision_made
 
 # A sighting can be decided while it has no decision in force.
 UNDECIDED_STATUSES = (SightingStatus.SUBMITTED, SightingStatus.IDENTIFYING, SightingStatus.AWAITING_REVIEW)
@@ -128,6 +129,7 @@ def _decide(
         # Bulk queue: indexing must not delay identifications, and identify_run also adds any
         # reference that is not indexed yet, so a late index task loses nothing.
         transaction.on_commit(lambda: async_task("matching.tasks.index_sighting", pk, cluster=settings.QUEUE_BULK))
+    notification_decision_made(decision=decision)
     return decision
 
 
@@ -212,4 +214,5 @@ def review_undo(*, sighting: Sighting, reviewer: User, expected: str | None = No
         Individual.objects.filter(pk=target.individual_id, status=IndividualStatus.ACTIVE).update(
             status=IndividualStatus.WITHDRAWN
         )
+    notification_decision_made(decision=decision)
     return decision

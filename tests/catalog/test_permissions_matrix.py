@@ -96,6 +96,16 @@ def MERGE(w):  # noqa: N802
     return {"pk": individual_merge(source=twin, target=w.individual, user=w.decision.user).pk}
 
 
+def NOTIFICATION(w):  # noqa: N802
+    """alice's notification about org A's private sighting."""
+    from notifications.services import notification_decision_made
+
+    bob = w.sighting.submitted_by
+    decision = ReviewDecision.objects.create(sighting=w.sighting, user=bob, action="unidentifiable",
+                                             previous_status="awaiting_review", new_status="awaiting_review")
+    return {"pk": notification_decision_made(decision=decision)[0].pk}
+
+
 PERIOD = lambda w: {"location": w.location.pk, "start": "2023-01-01", "end": "2025-01-01"}  # noqa: E731
 
 PAGES: dict[str, Page] = {
@@ -131,6 +141,11 @@ PAGES: dict[str, Page] = {
     "individual_merge": Page("shared", INDIVIDUAL),
     "merge_detail": Page("shared", MERGE),
     "merge_undo": Page("shared", MERGE, method="post", alice=POST_ALICE, charlie=(403,)),
+    # Notifications (issue 14): each user's own.
+    "notification_list": Page("list"),
+    "notification_open": Page("private", NOTIFICATION, method="post", alice=POST_ALICE, charlie=PRIVATE_GET),
+    "notification_read_all": Page("list", method="post", alice=POST_ALICE, charlie=(302,)),
+    "notification_settings": Page("list", method="post", alice=POST_ALICE, charlie=(302,)),
     # API (issue 6).
     "api-root": Page("list"),
     "api-token": Page("skip", reason="POST username/password for a token; tested in tests/api"),

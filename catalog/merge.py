@@ -32,6 +32,7 @@ from catalog.models import (
     ReviewDecision,
     Role,
     Sighting,
+    SightingImage,
 )
 from catalog.review import individual_refresh_seen
 from catalog.selectors import organizations_for
@@ -74,7 +75,7 @@ def individual_merge_preview(*, source: Individual) -> MergePreview:
     sightings = Sighting.objects.filter(individual=source)
     return MergePreview(
         sightings=sightings.count(),
-        images=sum(s.images.count() for s in sightings.prefetch_related("images")),
+        images=SightingImage.objects.filter(sighting__in=sightings).count(),
         decisions=ReviewDecision.objects.filter(sighting__in=sightings).count(),
         organizations=[org.name for org in _organizations_of(sightings.values("pk"))],
     )

@@ -12,8 +12,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from catalog import merge as merge_services
-from catalog.models import IndividualMerge, ReviewAction
-from catalog.selectors import individuals_for, sightings_for
+from catalog.models import ReviewAction
+from catalog.selectors import individuals_for, merges_for, sightings_for
 
 
 class MergeForm(forms.Form):
@@ -28,12 +28,6 @@ class MergeForm(forms.Form):
         )
 
 
-def merges_for(user):
-    """Merges are part of the shared catalog's history: every logged-in user may read them."""
-    return IndividualMerge.objects.filter(source__in=individuals_for(user)).select_related(
-        "source", "target", "user", "undone_by")
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def individual_merge(request: HttpRequest, pk: int) -> HttpResponse:
@@ -44,8 +38,9 @@ def individual_merge(request: HttpRequest, pk: int) -> HttpResponse:
         return render(request, "catalog/merge_form.html", {"target": target, "form": form})
     source = form.cleaned_data["source"]
     if not merge_services.individual_can_merge(user=request.user, source=source):
-        raise PermissionDenied(_("Only a reviewer of every organisation with a sighting of %(code)s (or a site admin) may merge it.")
-                               % {"code": source.code})
+        form.add_error("source", _("Only a reviewer of every organisation with a sighting of %(code)s (or a site admin) may merge it.")
+                       % {"code": source.code})
+        return render(request, "catalog/merge_form.html", {"target": target, "form": form}, status=403)
     if request.method != "POST" or request.POST.get("confirmed") != "yes":
         preview = merge_services.individual_merge_preview(source=source)
         return render(request, "catalog/merge_confirm.html", {

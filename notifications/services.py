@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from catalog.models import Membership, ReviewDecision, Role, ROLE_RANK, Sighting
+from catalog.models import ReviewDecision, Role, ROLE_RANK, Sighting
 from catalog.selectors import user_can
 from notifications.models import Notification, NotificationKind, NotificationSettings
 

@@ -12,8 +12,7 @@ from rest_framework.response import Response
 from catalog import merge as merge_services
 from catalog.api.views import Pagination, django_errors
 from catalog.models import Individual, IndividualMerge, ReviewAction
-from catalog.selectors import individuals_for
-from catalog.views_merge import merges_for
+from catalog.selectors import individuals_for, merges_for
 
 
 class MergeSerializer(serializers.ModelSerializer):

@@ -131,6 +131,11 @@ class Individual(models.Model):
     first_seen = models.DateTimeField(_("first seen"), null=True, blank=True)
     last_seen = models.DateTimeField(_("last seen"), null=True, blank=True)
     is_demo = models.BooleanField(_("synthetic demo data"), default=False)
+    # Set while status is MERGED: the individual this one turned out to be (catalog.merge).
+    merged_into = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="merged_from",
+        verbose_name=_("merged into"),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -287,6 +292,8 @@ class ReviewAction(models.TextChoices):
     NEW_INDIVIDUAL = "new_individual", _("Created a new individual")
     UNIDENTIFIABLE = "unidentifiable", _("Marked unidentifiable")
     UNDO = "undo", _("Undid a decision")
+    # One row per sighting a merge moved (catalog.merge); undone by an UNDO row like any decision.
+    MERGE = "merge", _("Moved by a merge of individuals")
 
 
 class ReviewDecision(models.Model):
@@ -303,6 +310,9 @@ class ReviewDecision(models.Model):
     new_status = models.CharField(max_length=20, choices=SightingStatus.choices)
     note = models.TextField(blank=True)
     undoes = models.OneToOneField("self", on_delete=models.PROTECT, null=True, blank=True, related_name="undone_by")
+    merge = models.ForeignKey(
+        "IndividualMerge", on_delete=models.PROTECT, null=True, blank=True, related_name="decisions"
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -312,6 +322,35 @@ class ReviewDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {self.get_action_display()} #{self.sighting_id}"
+
+
+class IndividualMerge(models.Model):
+    """Audit log of merges: `source` turned out to be `target`; its sightings moved there.
+
+    The sightings moved are the MERGE rows in `decisions`; undoing moves back those that nobody
+    decided on since (catalog.merge.individual_merge_undo).
+    """
+
+    target = models.ForeignKey(Individual, on_delete=models.PROTECT, related_name="merges_in", verbose_name=_("kept individual"))
+    source = models.ForeignKey(Individual, on_delete=models.PROTECT, related_name="merges_out", verbose_name=_("merged individual"))
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    note = models.TextField(_("note"), blank=True)
+    # The source's status before the merge (active or dead), restored by an undo.
+    source_previous_status = models.CharField(max_length=10, choices=IndividualStatus.choices)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(target=models.F("source")), name="merge_source_is_not_target"),
+        ]
+        verbose_name = _("merge of individuals")
+        verbose_name_plural = _("merges of individuals")
+
+    def __str__(self) -> str:
+        return f"{self.source.code} → {self.target.code}"
 
 
 def import_file_path(instance: "ImportJob", filename: str) -> str:

@@ -26,6 +26,7 @@ from catalog.models import (
     SightingStatus,
 )
 from catalog.selectors import user_can
+from notifications.services import notification_decision_made
 
 # A sighting can be decided while it has no decision in force.
 UNDECIDED_STATUSES = (SightingStatus.SUBMITTED, SightingStatus.IDENTIFYING, SightingStatus.AWAITING_REVIEW)
@@ -128,6 +129,7 @@ def _decide(
         # Bulk queue: indexing must not delay identifications, and identify_run also adds any
         # reference that is not indexed yet, so a late index task loses nothing.
         transaction.on_commit(lambda: async_task("matching.tasks.index_sighting", pk, cluster=settings.QUEUE_BULK))
+    notification_decision_made(decision=decision)
     return decision
 
 
@@ -184,7 +186,9 @@ def review_undo(*, sighting: Sighting, reviewer: User, expected: str | None = No
         allowed=(*REFERENCE_STATUSES, SightingStatus.UNIDENTIFIABLE),
     )
     target = (
-        locked.decisions.exclude(action=ReviewAction.UNDO).filter(undone_by__isnull=True).order_by("-pk").first()
+        # A merge's rows are undone with the merge (catalog.merge), not one sighting at a time.
+        locked.decisions.exclude(action__in=(ReviewAction.UNDO, ReviewAction.MERGE))
+        .filter(undone_by__isnull=True).order_by("-pk").first()
     )
     if target is None or target.new_status != locked.status:
         raise ValidationError(_("There is no decision to undo on this sighting."))
@@ -210,4 +214,5 @@ def review_undo(*, sighting: Sighting, reviewer: User, expected: str | None = No
         Individual.objects.filter(pk=target.individual_id, status=IndividualStatus.ACTIVE).update(
             status=IndividualStatus.WITHDRAWN
         )
+    notification_decision_made(decision=decision)
     return decision

@@ -7,6 +7,7 @@ from catalog.models import (
     REFERENCE_STATUSES,
     CameraStation,
     Individual,
+    IndividualMerge,
     IndividualStatus,
     Location,
     Membership,
@@ -81,6 +82,13 @@ def individuals_for(user: User | AnonymousUser) -> QuerySet[Individual]:
     if not user.is_authenticated:
         return Individual.objects.none()
     return Individual.objects.exclude(status=IndividualStatus.WITHDRAWN)
+
+
+def merges_for(user: User | AnonymousUser) -> QuerySet[IndividualMerge]:
+    """Merges are part of the shared catalog's history: every logged-in user may read them (the
+    sightings they moved stay scoped: read those through sightings_for)."""
+    return IndividualMerge.objects.filter(source__in=individuals_for(user)).select_related(
+        "source", "target", "user", "undone_by")
 
 
 def locations_for(user: User | AnonymousUser) -> QuerySet[Location]:

@@ -19,6 +19,7 @@ from django_q.tasks import async_task
 from catalog.models import BodyPart, Role, Sighting, SightingStatus
 from catalog.selectors import user_can
 from matching.models import MatchCandidate, MatchRun, RunMode, RunState
+from notifications.services import notification_identification_ready
 
 logger = logging.getLogger(__name__)
 
@@ -189,4 +190,5 @@ def match_run_execute(*, run_id: int) -> MatchRun | None:
         Sighting.objects.filter(pk=run.sighting_id, status=SightingStatus.IDENTIFYING).update(
             status=SightingStatus.AWAITING_REVIEW, updated_at=timezone.now()
         )
+        notification_identification_ready(run=locked)
     return locked

@@ -6,13 +6,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from catalog import review
-from catalog.models import Role, SightingStatus
-from catalog.selectors import individuals_for, organizations_for, sightings_for
+from catalog.models import ReviewAction, Role, SightingStatus
+from catalog.selectors import individuals_for, organizations_for, sightings_for, user_can
 from matching.models import MatchCandidate, MatchRun, RunState
 
 
@@ -44,12 +45,37 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     return render(request, "matching/review_queue.html", {"pending": pending, "failed": failed, "is_reviewer": orgs.exists()})
 
 
+# Decisions that change the catalog: the first POST shows what will happen, a second one
+# (confirmed=yes, from that page's form) decides. No script needed, so it works under a strict CSP.
+CONFIRMED_ACTIONS = ("confirm", "new_individual", "undo")
+
+
+def _review_confirmation(request: HttpRequest, sighting, action: str) -> HttpResponse:
+    if not user_can(request.user, sighting.organization_id, Role.REVIEWER):
+        raise PermissionDenied(_("Only reviewers of the sighting's organisation may decide on it."))
+    individual = None
+    if action == "confirm":
+        individual = get_object_or_404(individuals_for(request.user), pk=request.POST.get("individual"))
+    undoing = None
+    if action == "undo":
+        undoing = sighting.decisions.exclude(action__in=(ReviewAction.UNDO, ReviewAction.MERGE)).filter(
+            undone_by__isnull=True).select_related("individual").order_by("-pk").first()
+    run = sighting.match_runs.order_by("-pk").first()
+    return render(request, "matching/review_confirm.html", {
+        "sighting": sighting, "action": action, "individual": individual, "undoing": undoing,
+        "fields": {key: request.POST.get(key, "") for key in ("expected", "individual", "name", "note", "next")},
+        "cancel_url": reverse("run_detail", args=[run.pk]) if run else reverse("review_queue"),
+    })
+
+
 @login_required
 @require_POST
 def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
     """Confirm a candidate, found a new individual, mark unidentifiable, or undo."""
     sighting = get_object_or_404(sightings_for(request.user), pk=pk)
     action = request.POST.get("action", "")
+    if action in CONFIRMED_ACTIONS and request.POST.get("confirmed") != "yes":
+        return _review_confirmation(request, sighting, action)
     expected = request.POST.get("expected") or None
     note = request.POST.get("note", "")[:2000]
     back = request.POST.get("next") or ""

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "leaflet",
     "catalog",
     "matching",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -222,6 +223,17 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+# E-mail (notifications): printed to the console under DEBUG (`make run`), SMTP otherwise.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND") or (
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend"
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL") or "Snow leopard ID <noreply@localhost>"
+
 QUEUE_INTERACTIVE = "interactive"
 QUEUE_BULK = "bulk"
 

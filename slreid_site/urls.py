@@ -10,4 +10,5 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("catalog.urls")),
     path("", include("matching.urls")),
+    path("", include("notifications.urls")),
 ]

@@ -64,7 +64,7 @@ class StationSerializer(serializers.ModelSerializer):
 class IndividualSerializer(serializers.ModelSerializer):
     class Meta:
         model = Individual
-        fields = ["id", "code", "name", "sex", "status", "first_seen", "last_seen", "is_demo"]
+        fields = ["id", "code", "name", "sex", "status", "merged_into", "first_seen", "last_seen", "is_demo"]
 
 
 class ImageSerializer(serializers.ModelSerializer):
@@ -225,12 +225,13 @@ class DecisionSerializer(serializers.ModelSerializer):
         model = ReviewDecision
         fields = [
             "id", "sighting", "user", "action", "individual", "previous_status", "previous_individual",
-            "new_status", "note", "undoes", "created_at",
+            "new_status", "note", "undoes", "merge", "created_at",
         ]
 
 
 class ReviewInputSerializer(serializers.Serializer):
-    action = serializers.ChoiceField(choices=ReviewAction.choices)
+    # A merge's rows are written and undone by /api/merges/, not one sighting at a time.
+    action = serializers.ChoiceField(choices=[c for c in ReviewAction.choices if c[0] != ReviewAction.MERGE])
     individual = serializers.PrimaryKeyRelatedField(
         queryset=Individual.objects.all(), required=False, allow_null=True,
         help_text=_("For 'confirm': the individual the sighting shows."),

@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
-from catalog.api import views, views_review, views_science
+from catalog.api import views, views_merge, views_review, views_science
 
 router = DefaultRouter()
 router.register("organizations", views.OrganizationViewSet, basename="api-organization")
@@ -16,6 +16,7 @@ router.register("sightings", views_review.SightingWorkflowViewSet, basename="api
 router.register("images", views.ImageViewSet, basename="api-image")
 router.register("runs", views_review.RunViewSet, basename="api-run")
 router.register("decisions", views_review.DecisionViewSet, basename="api-decision")
+router.register("merges", views_merge.MergeViewSet, basename="api-merge")
 router.register("imports", views_science.ImportJobViewSet, basename="api-import")
 
 urlpatterns = [

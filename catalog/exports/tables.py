@@ -7,6 +7,7 @@ from django.contrib.auth.models import User
 from django.db.models import Count, Max, Min, Q
 
 from catalog.exports.common import ExportScope, iso, point_for_sighting, sightings_to_export
+from catalog.models import IndividualStatus
 from catalog.selectors import individuals_for
 
 SIGHTING_COLUMNS = [
@@ -38,7 +39,8 @@ def individuals_csv(user: User, scope: ExportScope) -> str:
     """Every catalog individual, with counts over the sightings this user may see (no coordinates)."""
     visible = sightings_to_export(user, scope).values("pk")
     in_scope = Q(sightings__pk__in=visible)
-    rows = individuals_for(user).annotate(
+    # A merged individual is the same animal as the one it was merged into: one row, not two.
+    rows = individuals_for(user).exclude(status=IndividualStatus.MERGED).annotate(
         n=Count("sightings", filter=in_scope, distinct=True),
         first=Min("sightings__observed_at", filter=in_scope),
         last=Max("sightings__observed_at", filter=in_scope),

@@ -161,6 +161,9 @@ def test_partner_submits_a_burst_and_a_reviewer_confirms_the_match(
     reviewer.screenshot(path=os.path.join(shots, "journey-5-review-queue.png"), full_page=True)
     row.locator("a.button").click()
     reviewer.locator("li.candidate").first.locator(".confirm-button").click()
+    # Decisions that change the catalog ask first (issue 14).
+    assert cats[0].code in reviewer.locator("#review-confirm").inner_text()
+    reviewer.click("#confirm-decision")
     assert reviewer.locator("#sighting-status").inner_text() == "Identified"
     sighting.refresh_from_db()
     assert sighting.individual == cats[0] and sighting.decisions.get().user == alice

@@ -83,6 +83,29 @@ RUN = lambda w: {"pk": w.run.pk}  # noqa: E731
 INDIVIDUAL = lambda w: {"pk": w.individual.pk}  # noqa: E731
 EXPORTS = lambda w: [{"fmt": fmt} for fmt in EXPORT_FORMATS]  # noqa: E731
 EXPORT_FORMATS = ("sightings.csv", "individuals.csv", "sightings.geojson", "camtrap-dp.zip", "secr.zip")
+
+
+def MERGE(w):  # noqa: N802
+    """A merge that moved a private sighting of org A (at its secret station) into the shared cat."""
+    from catalog.merge import individual_merge
+    from tests.factories import SightingFactory
+
+    twin = IndividualFactory(code="SL-0043")
+    SightingFactory(organization=w.org_a, station=w.station, individual=twin, status=SightingStatus.IDENTIFIED,
+                    notes=SECRET_NOTE)
+    return {"pk": individual_merge(source=twin, target=w.individual, user=w.decision.user).pk}
+
+
+def NOTIFICATION(w):  # noqa: N802
+    """alice's notification about org A's private sighting."""
+    from notifications.services import notification_decision_made
+
+    bob = w.sighting.submitted_by
+    decision = ReviewDecision.objects.create(sighting=w.sighting, user=bob, action="unidentifiable",
+                                             previous_status="awaiting_review", new_status="awaiting_review")
+    return {"pk": notification_decision_made(decision=decision)[0].pk}
+
+
 PERIOD = lambda w: {"location": w.location.pk, "start": "2023-01-01", "end": "2025-01-01"}  # noqa: E731
 
 PAGES: dict[str, Page] = {
@@ -114,6 +137,15 @@ PAGES: dict[str, Page] = {
     "run_retry": Page("private", RUN, method="post", alice=POST_ALICE, charlie=PRIVATE_GET),
     "candidate_overlay": Page("private", lambda w: {"pk": w.candidate.pk}, charlie=PRIVATE_GET),
     "review_queue": Page("list"),
+    # Merging individuals (issue 14): the merge is catalog history; moved private sightings stay private.
+    "individual_merge": Page("shared", INDIVIDUAL),
+    "merge_detail": Page("shared", MERGE),
+    "merge_undo": Page("shared", MERGE, method="post", alice=POST_ALICE, charlie=(403,)),
+    # Notifications (issue 14): each user's own.
+    "notification_list": Page("list"),
+    "notification_open": Page("private", NOTIFICATION, method="post", alice=POST_ALICE, charlie=PRIVATE_GET),
+    "notification_read_all": Page("list", method="post", alice=POST_ALICE, charlie=(302,)),
+    "notification_settings": Page("list", method="post", alice=POST_ALICE, charlie=(302,)),
     # API (issue 6).
     "api-root": Page("list"),
     "api-token": Page("skip", reason="POST username/password for a token; tested in tests/api"),
@@ -142,6 +174,9 @@ PAGES: dict[str, Page] = {
     "api-run-candidates": Page("private", RUN, charlie=PRIVATE_GET),
     "api-decision-list": Page("list"),
     "api-decision-detail": Page("private", lambda w: {"pk": w.decision.pk}, charlie=PRIVATE_GET),
+    "api-merge-list": Page("list"),
+    "api-merge-detail": Page("shared", MERGE),
+    "api-merge-undo": Page("shared", MERGE, method="post", alice=POST_ALICE, charlie=(403,)),
     "api-import-list": Page("list"),
     "api-import-detail": Page("private", lambda w: {"pk": w.import_job.pk}, charlie=PRIVATE_GET),
     "api-export": Page("list", EXPORTS, query=PERIOD),

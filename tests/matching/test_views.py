@@ -257,7 +257,7 @@ def test_reviewer_confirms_a_candidate_from_the_results_page(client, alice, done
     sighting = done_run.sighting
     client.force_login(alice)
     response = client.post(reverse("review_decide", args=[sighting.pk]), {
-        "action": "confirm", "individual": catalog[0].pk, "expected": review_state_token(sighting),
+        "action": "confirm", "individual": catalog[0].pk, "expected": review_state_token(sighting), "confirmed": "yes",
     })
     assert response.status_code == 302
     sighting.refresh_from_db()
@@ -277,9 +277,9 @@ def test_stale_review_form_shows_the_first_decision(client, alice, done_run, cat
     sighting = done_run.sighting
     token = review_state_token(sighting)
     client.force_login(alice)
-    client.post(reverse("review_decide", args=[sighting.pk]), {"action": "new_individual", "expected": token})
+    client.post(reverse("review_decide", args=[sighting.pk]), {"action": "new_individual", "expected": token, "confirmed": "yes"})
     response = client.post(reverse("review_decide", args=[sighting.pk]),
-                           {"action": "confirm", "individual": catalog[0].pk, "expected": token}, follow=True)
+                           {"action": "confirm", "individual": catalog[0].pk, "expected": token, "confirmed": "yes"}, follow=True)
     assert "already decided" in response.content.decode()
     assert Individual.objects.count() == 3 and ReviewDecision.objects.count() == 1
 

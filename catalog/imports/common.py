@@ -160,7 +160,8 @@ def csv_records(stream: IO[bytes], *, name: str, columns: tuple[str, ...] | None
     max_rows = max_rows or settings.IMPORT_MAX_TABLE_ROWS
     max_chars = max_chars or settings.IMPORT_MAX_TABLE_CHARS
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-    reader = csv.reader(_lines(text, name))
+    # strict: a stray quote is an error, not a field that swallows the rest of the file.
+    reader = csv.reader(_lines(text, name), strict=True)
     kept_chars = 0
     try:
         header = next(reader, None)

@@ -261,11 +261,12 @@ class CamtrapDpImporter:
             media_rows = [r for r in rows if r.get("observationLevel") == "media" and r.get("mediaID")]
             if not animal:
                 types = sorted({r.get("observationType") or "?" for r in rows})
+                reason = _("no animal in this event (%(types)s)") % {"types": ", ".join(types)}
                 for r in media_rows:
                     if r["mediaID"] in media and r["mediaID"] not in claimed:
                         claimed.add(r["mediaID"])
-                        self.report.add(self._media_label(media[r["mediaID"]]), SKIPPED,
-                                        _("no animal in this event (%(types)s)") % {"types": ", ".join(types)})
+                        self.report.add(self._media_label(media[r["mediaID"]]), SKIPPED, reason)
+                self.report.add(f"event {event_id}", SKIPPED, reason)
                 continue
             per_individual: dict[str, dict] = {}
             for r in animal:

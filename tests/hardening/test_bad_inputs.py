@@ -155,3 +155,16 @@ def test_an_oversized_upload_arrives_without_its_bytes(client, bob, org_a, media
     assert upload.read() == b""
     with pytest.raises(Exception, match="too large"):
         image_validate(upload)
+
+
+def test_an_import_package_may_be_bigger_than_a_photo_but_not_than_the_import_limit(api, bob, org_a, monkeypatch):
+    from catalog.imports import jobs
+
+    monkeypatch.setattr(jobs, "async_task", lambda *a, **kw: None)
+    package = _zip({"datapackage.json": _noise_jpeg()})  # ~30 kB: over the photo limit, under the import limit
+    assert 20_000 < len(package) < 50_000
+    response = api(bob).post("/api/imports/", {"organization": org_a.pk, "kind": "camtrap_dp",
+                                               "file": SimpleUploadedFile("package.zip", package)}, format="multipart")
+    assert response.status_code == 202
+    with ImportJob.objects.get().file.open("rb") as fh:
+        assert fh.read() == package

@@ -48,11 +48,13 @@ def test_an_event_whose_only_photo_is_refused_is_not_an_imageless_sighting(org_a
 
 def test_every_row_of_the_package_is_in_the_report(org_a, olga, camtrap_zip, media_root):
     events = [photo_event(n, "D1", f"p{n}.jpg") for n in range(1, 4)]
+    blank = {"observationID": "o8", "deploymentID": "D1", "eventID": "e8", "observationLevel": "event",
+             "observationType": "blank"}
     path = camtrap_zip(
         deployments=[{"deploymentID": "D1", "locationName": "S1", "latitude": "42.1", "longitude": "77.5"},
                      {"deploymentID": "D2", "locationName": "S2", "latitude": "inf", "longitude": "77.5"}],
         media=[m for m, _o in events] + [{"mediaID": "m9", "deploymentID": "D1", "filePath": "media/orphan.jpg"}],
-        observations=[o for _m, o in events],
+        observations=[o for _m, o in events] + [blank],
         files={f"media/p{n}.jpg": exif_jpeg((60 * n, 10, 10)) for n in range(1, 4)},
     )
     job = _run_job(path, org_a, olga)
@@ -61,7 +63,8 @@ def test_every_row_of_the_package_is_in_the_report(org_a, olga, camtrap_zip, med
     assert files.count("deployments line 2 (deployment D1)") == 1 and files.count("deployments line 3 (deployment D2)") == 1
     assert {f"media/p{n}.jpg" for n in range(1, 4)} | {"media/orphan.jpg"} <= set(files)
     assert {"event e1", "event e2", "event e3"} <= set(files)
-    assert len(files) == 2 + 4 + 3
+    assert ("event e8", "skipped") in [(r["file"], r["outcome"]) for r in job.report]
+    assert len(files) == 2 + 4 + 4
     assert not [f for f in media_files(media_root) if f.startswith("imports/")]
 
 

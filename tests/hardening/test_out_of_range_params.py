@@ -49,3 +49,33 @@ def test_post_to_a_huge_id_answers_404_not_500(world, api, alice):
     for route in ("/api/sightings/{}/identify/", "/api/sightings/{}/review/"):
         response = client.post(route.format(HUGE), {}, format="json")
         assert response.status_code == 404, (route, response.status_code)
+
+
+def _int_routes():
+    """Every URL pattern of the site with an <int:...> part, the parts filled by `value`."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+    from django.urls.converters import IntConverter
+
+    def walk(patterns, prefix=""):
+        for p in patterns:
+            route = str(p.pattern)
+            if isinstance(p, URLResolver):
+                yield from walk(p.url_patterns, prefix + route)
+            elif isinstance(p, URLPattern) and any(isinstance(c, IntConverter) for c in p.pattern.converters.values()):
+                yield prefix + route
+
+    return sorted(set(walk(get_resolver().url_patterns)))
+
+
+@pytest.mark.parametrize("value", [HUGE, "9223372036854775808"])
+def test_every_int_url_of_the_site_answers_a_huge_id_without_a_server_error(world, client, alice, value):
+    import re
+
+    client.force_login(alice)
+    routes = _int_routes()
+    assert len(routes) > 10
+    for route in routes:
+        url = "/" + re.sub(r"<int:\w+>", value, route).lstrip("^").rstrip("$")
+        url = re.sub(r"<(?:str:|slug:)?\w+>", "x", url)
+        response = client.get(url)
+        assert response.status_code in (302, 400, 403, 404, 405), (url, response.status_code)

@@ -7,7 +7,6 @@ in its own savepoint, so one bad file never takes the others down. Burst frames 
 
 from __future__ import annotations
 
-import io
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta

@@ -7,7 +7,7 @@ import pytest
 
 from catalog.models import Sighting, SightingImage
 from tests.api.conftest import api, decisions, dora, fast_password_hasher, world  # noqa: F401 - shared fixtures
-from tests.imports.conftest import exif_jpeg, make_zip, olga  # noqa: F401 - shared fixtures
+from tests.imports.conftest import make_zip, olga  # noqa: F401 - shared fixtures
 
 
 def _csv(rows: list[dict], header: list[str]) -> bytes:

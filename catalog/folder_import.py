@@ -37,7 +37,7 @@ from catalog.models import (
 )
 from catalog.services import image_add, individual_get_or_create, sighting_create
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif"}
 LABEL_COLUMNS = ("path", "individual_id", "body_part", "encounter_id", "station", "datetime", "latitude", "longitude",
                  "bbox_x", "bbox_y", "bbox_w", "bbox_h")
 _BODY_PART_ALIASES = {"": BodyPart.UNKNOWN, "left": BodyPart.LEFT_FLANK, "right": BodyPart.RIGHT_FLANK,

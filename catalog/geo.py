@@ -1,4 +1,6 @@
-"""Movement figures of one individual from its sighting points. Pure functions, no Django imports.
+"""Movement figures of one individual from its sighting points, and the one parser of imported points.
+
+Pure functions; the only Django import is gettext, for the parser's messages.
 
 Callers pass the coordinates the viewer may see (coarsened for outsiders), so no figure here can
 reveal more than the points themselves.
@@ -7,6 +9,8 @@ reveal more than the points themselves.
 import math
 from dataclasses import dataclass
 from datetime import datetime
+
+from django.utils.translation import gettext as _
 
 EARTH_RADIUS_KM = 6371.0088  # IUGG mean radius
 
@@ -156,3 +160,25 @@ def movement_summary(track: list[TrackPoint]) -> MovementSummary:
         longest_move=longest_move(track),
         convex_hull_km2=convex_hull_area_km2(points),
     )
+
+
+def parse_point(lat_text, lon_text) -> tuple[float, float]:
+    """(lat, lon) from two texts or numbers; ValueError saying what is wrong (not a number, NaN, out of range).
+
+    Every import parser goes through this, so a row's refusal names its fault the same way everywhere.
+    """
+    values = []
+    for name, text, bound in ((_("latitude"), lat_text, 90.0), (_("longitude"), lon_text, 180.0)):
+        if text is None or (isinstance(text, str) and not text.strip()):
+            raise ValueError(_("%(name)s is missing") % {"name": name})
+        try:
+            value = float(text)
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(_("%(name)s “%(text)s” is not a number") % {"name": name, "text": str(text)[:40]}) from None
+        if not math.isfinite(value):
+            raise ValueError(_("%(name)s %(text)s is not a finite number") % {"name": name, "text": str(text)[:40]})
+        if not -bound <= value <= bound:
+            raise ValueError(_("%(name)s %(value)s is outside −%(bound)s…%(bound)s")
+                             % {"name": name, "value": f"{value:g}", "bound": f"{bound:g}"})
+        values.append(value)
+    return values[0], values[1]

@@ -21,12 +21,16 @@ from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from pillow_heif import register_heif_opener
+
+# HEIC is what many phones write by default; pillow-heif reads HEIC and HEIF as Pillow's "HEIF".
+register_heif_opener()
 
 # Pillow format names we accept; MPO is what many cameras write for a plain JPEG with a preview.
-ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "TIFF", "WEBP"}
+ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "TIFF", "WEBP", "HEIF"}
 # Lossy sources are stored as JPEG, lossless ones as PNG, so that normalising adds no new loss
 # to lossless originals and does not blow up the size of JPEGs.
-LOSSY_FORMATS = {"JPEG", "MPO"}
+LOSSY_FORMATS = {"JPEG", "MPO", "HEIF"}
 JPEG_QUALITY = 95
 
 
@@ -46,25 +50,57 @@ class ImageInfo:
     sha256: str
 
 
+def _too_large(size: int) -> ValidationError:
+    return ValidationError(
+        _("The file is too large (%(size)s); the limit is %(limit)s.")
+        % {"size": filesizeformat(size), "limit": filesizeformat(settings.UPLOAD_MAX_BYTES)},
+        code="too_large",
+    )
+
+
+def _declared_size(file) -> int | None:
+    size = getattr(file, "size", None)
+    if isinstance(size, int):
+        return size
+    if hasattr(file, "seek") and hasattr(file, "tell"):
+        try:
+            file.seek(0, io.SEEK_END)
+            return file.tell()
+        except (OSError, ValueError):
+            return None
+    return None
+
+
 def _read_all(file) -> bytes:
-    """Bytes of a Django File/UploadedFile, a path-less file object or bytes, from the start."""
+    """Bytes of a Django File/UploadedFile, a path-less file object or bytes, from the start.
+
+    Never more than UPLOAD_MAX_BYTES + 1 of them: the size is checked before reading where the
+    file knows it, and the read stops past the limit where it does not.
+    """
     if isinstance(file, (bytes, bytearray)):
         return bytes(file)
+    limit = settings.UPLOAD_MAX_BYTES
+    size = _declared_size(file)
+    if size is not None and size > limit:
+        raise _too_large(size)
     if hasattr(file, "seek"):
         try:
             file.seek(0)
         except (OSError, ValueError):
             pass
-    if hasattr(file, "chunks"):
-        data = b"".join(file.chunks())
-    else:
-        data = file.read()
+    chunks, total = [], 0
+    stream = file.chunks() if hasattr(file, "chunks") else iter(lambda: file.read(1024 * 1024), b"")
+    for chunk in stream:
+        total += len(chunk)
+        if total > limit:
+            raise _too_large(total)
+        chunks.append(chunk)
     if hasattr(file, "seek"):
         try:
             file.seek(0)
         except (OSError, ValueError):
             pass
-    return data
+    return b"".join(chunks)
 
 
 def pixels_sha256(image: Image.Image) -> str:
@@ -187,11 +223,7 @@ def image_validate(file) -> tuple[Image.Image, ImageInfo]:
     if not data:
         raise ValidationError(_("The file is empty."), code="empty")
     if len(data) > settings.UPLOAD_MAX_BYTES:
-        raise ValidationError(
-            _("The file is too large (%(size)s); the limit is %(limit)s.")
-            % {"size": filesizeformat(len(data)), "limit": filesizeformat(settings.UPLOAD_MAX_BYTES)},
-            code="too_large",
-        )
+        raise _too_large(len(data))
     max_pixels = settings.UPLOAD_MAX_PIXELS
     max_side = settings.UPLOAD_MAX_SIDE
     bomb_message = _(
@@ -206,7 +238,7 @@ def image_validate(file) -> tuple[Image.Image, ImageInfo]:
             fmt = image.format or ""
             if fmt not in ACCEPTED_FORMATS:
                 raise ValidationError(
-                    _("Unsupported image format %(format)s: upload JPEG, PNG, TIFF or WebP.") % {"format": fmt or "?"},
+                    _("Unsupported image format %(format)s: upload JPEG, PNG, TIFF, WebP or HEIC.") % {"format": fmt or "?"},
                     code="unsupported_format",
                 )
             width, height = image.size
@@ -231,7 +263,7 @@ def image_validate(file) -> tuple[Image.Image, ImageInfo]:
                 _("The image is too large to process (decompression bomb protection)."), code="too_many_pixels"
             ) from None
         except UnidentifiedImageError:
-            raise ValidationError(_("The file is not an image Pillow can read (JPEG, PNG, TIFF or WebP expected)."),
+            raise ValidationError(_("The file is not an image that can be read (JPEG, PNG, TIFF, WebP or HEIC expected)."),
                                   code="not_image") from None
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             # Truncated downloads and corrupt data land here ("image file is truncated").

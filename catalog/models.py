@@ -1,14 +1,40 @@
+import math
 import uuid
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-LATITUDE_VALIDATORS = [MinValueValidator(-90.0), MaxValueValidator(90.0)]
-LONGITUDE_VALIDATORS = [MinValueValidator(-180.0), MaxValueValidator(180.0)]
+
+
+def validate_finite(value) -> None:
+    """Refuse NaN and infinities: NaN slips past min/max comparisons, and neither is a place."""
+    if value is not None and not math.isfinite(value):
+        raise ValidationError(_("Enter a finite number."), code="not_finite")
+
+
+LATITUDE_VALIDATORS = [validate_finite, MinValueValidator(-90.0), MaxValueValidator(90.0)]
+LONGITUDE_VALIDATORS = [validate_finite, MinValueValidator(-180.0), MaxValueValidator(180.0)]
+
+
+def coordinate_constraints(prefix: str, lat: str, lon: str, *, nullable: bool) -> list[models.CheckConstraint]:
+    """Database checks that `lat`/`lon` are in range, so no path that skips full_clean stores a bad point.
+
+    A range test also excludes NaN on both backends: PostgreSQL orders NaN above every number (so
+    NaN <= 90 is false) and SQLite stores NaN as NULL; the infinities fail the range on both.
+    """
+    out = []
+    for field, bound in ((lat, 90.0), (lon, 180.0)):
+        in_range = Q(**{f"{field}__gte": -bound}) & Q(**{f"{field}__lte": bound})
+        out.append(models.CheckConstraint(
+            condition=(Q(**{f"{field}__isnull": True}) | in_range) if nullable else in_range,
+            name=f"{prefix}_{field}_in_range",
+        ))
+    return out
 
 
 class Role(models.TextChoices):
@@ -69,6 +95,7 @@ class Location(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = coordinate_constraints("location", "latitude", "longitude", nullable=True)
         verbose_name = _("location")
         verbose_name_plural = _("locations")
 
@@ -99,6 +126,7 @@ class CameraStation(models.Model):
                 condition=Q(operating_to__isnull=True) | Q(operating_from__isnull=True) | Q(operating_to__gte=models.F("operating_from")),
                 name="station_operating_dates_ordered",
             ),
+            *coordinate_constraints("station", "latitude", "longitude", nullable=False),
         ]
         verbose_name = _("camera station")
         verbose_name_plural = _("camera stations")
@@ -203,6 +231,7 @@ class Sighting(models.Model):
                 condition=~Q(status__in=["identified", "new_individual"]) | Q(individual__isnull=False),
                 name="sighting_identified_has_individual",
             ),
+            *coordinate_constraints("sighting", "latitude", "longitude", nullable=True),
         ]
         verbose_name = _("sighting")
         verbose_name_plural = _("sightings")
@@ -273,6 +302,7 @@ class SightingImage(models.Model):
                 | (Q(box_x__isnull=False) & Q(box_y__isnull=False) & Q(box_w__gt=0) & Q(box_h__gt=0)),
                 name="image_box_complete",
             ),
+            *coordinate_constraints("image", "exif_latitude", "exif_longitude", nullable=True),
         ]
         verbose_name = _("sighting image")
         verbose_name_plural = _("sighting images")

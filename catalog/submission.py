@@ -7,7 +7,6 @@ in its own savepoint, so one bad file never takes the others down. Burst frames 
 
 from __future__ import annotations
 
-import io
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -16,13 +15,15 @@ from pathlib import PurePosixPath
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.files.base import ContentFile
+from django.core.files import File
+from django.template.defaultfilters import filesizeformat
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from PIL import Image
 
 from catalog.imaging import exif_fields, local_to_aware
+from catalog.imports.common import TooLarge, zip_member_spool
 from catalog.models import BodyPart, BoxSource, CameraStation, Location, Organization, Role, Sighting, SightingImage, SightingStatus
 from catalog.selectors import user_can
 from catalog.services import image_add, sighting_create
@@ -82,11 +83,20 @@ def _exif_taken(file) -> datetime | None:
 
 
 def _expand_zip(upload, outcomes: list[FileOutcome]) -> list[_Item]:
+    """The archive's photos as seekable spooled files (memory only for the small ones).
+
+    Members are inflated through a counting stream: a header that understates a member's size
+    does not make it any bigger in memory than UPLOAD_MAX_BYTES.
+    """
     name = getattr(upload, "name", "upload.zip")
+    if getattr(upload, "size", 0) > settings.UPLOAD_ARCHIVE_MAX_BYTES:
+        outcomes.append(FileOutcome(name, False, _("The archive is too large (%(size)s); the limit is %(limit)s.") % {
+            "size": filesizeformat(upload.size), "limit": filesizeformat(settings.UPLOAD_ARCHIVE_MAX_BYTES)}))
+        return []
     try:
         archive = zipfile.ZipFile(upload)
         members = [m for m in archive.infolist() if not m.is_dir()]
-    except (zipfile.BadZipFile, OSError):
+    except (zipfile.BadZipFile, OSError, ValueError):
         outcomes.append(FileOutcome(name, False, _("Not a readable zip archive.")))
         return []
     items = []
@@ -99,20 +109,22 @@ def _expand_zip(upload, outcomes: list[FileOutcome]) -> list[_Item]:
         if len(items) >= settings.DATA_UPLOAD_MAX_NUMBER_FILES:
             outcomes.append(FileOutcome(shown, False, _("Too many files in one archive.")))
             continue
-        # Checked before reading, so that a zip bomb is never inflated.
-        if member.file_size > settings.UPLOAD_MAX_BYTES:
-            outcomes.append(FileOutcome(shown, False, _("File too large.")))
-            continue
-        total += member.file_size
-        if total > settings.UPLOAD_MAX_BYTES * 10:
+        if total + member.file_size > settings.UPLOAD_ARCHIVE_MAX_BYTES:
             outcomes.append(FileOutcome(shown, False, _("The archive is too large in total.")))
             continue
         try:
-            data = archive.read(member)
-        except Exception:
+            spool = zip_member_spool(archive, member, settings.UPLOAD_MAX_BYTES)
+        except TooLarge:
+            outcomes.append(FileOutcome(shown, False, _("File too large (the limit is %(limit)s).") % {
+                "limit": filesizeformat(settings.UPLOAD_MAX_BYTES)}))
+            continue
+        except Exception:  # noqa: BLE001 - CRC errors, unsupported compression, truncated members
             outcomes.append(FileOutcome(shown, False, _("This file in the archive is damaged.")))
             continue
-        items.append(_Item(shown, str(path.parent), ContentFile(data, name=path.name)))
+        spool.seek(0, 2)
+        total += spool.tell()
+        spool.seek(0)
+        items.append(_Item(shown, str(path.parent), File(spool, name=path.name)))
     return items
 
 

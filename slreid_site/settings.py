@@ -167,13 +167,25 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
-# Uploads: limits that keep decompression bombs and huge scans out.
+# Uploads: limits that keep decompression bombs, huge scans and huge tables out of memory.
+# Uploaded files stream to temporary files past FILE_UPLOAD_MAX_MEMORY_SIZE, and the first handler
+# stops taking a file's bytes at its limit (a photo, a zip on /submit/, a bulk-import package), so an
+# oversized upload costs neither memory nor more than its limit of disk.
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 40 * 1024 * 1024)
+UPLOAD_ARCHIVE_MAX_BYTES = env_int("UPLOAD_ARCHIVE_MAX_BYTES", 400 * 1024 * 1024)
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 20 * 1024 * 1024 * 1024)
+IMPORT_MAX_TABLE_ROWS = env_int("IMPORT_MAX_TABLE_ROWS", 200_000)
+IMPORT_MAX_TABLE_CHARS = env_int("IMPORT_MAX_TABLE_CHARS", 64 * 1024 * 1024)
 UPLOAD_MAX_PIXELS = env_int("UPLOAD_MAX_PIXELS", 60_000_000)
 UPLOAD_MAX_SIDE = env_int("UPLOAD_MAX_SIDE", 12000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 5 * 1024 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", 200)
+FILE_UPLOAD_HANDLERS = [
+    "catalog.uploads.LimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # Exact coordinates are shown only to the owning organisation and site admins;
 # everyone else sees them snapped to this grid (degrees).

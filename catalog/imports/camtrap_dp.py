@@ -8,9 +8,9 @@ event's time range. Remote media (URLs) are reported as skipped and never fetche
 
 from __future__ import annotations
 
-import csv
 import io
 import json
+import math
 import posixpath
 import uuid as uuid_mod
 from collections import defaultdict
@@ -27,6 +27,7 @@ from django_q.tasks import async_task
 from PIL import Image
 
 from catalog.exports.camtrap_dp import STUDY_AREA_TAG
+from catalog.geo import parse_point
 from catalog.imports.common import (
     DUPLICATE,
     IMPORTED,
@@ -35,8 +36,11 @@ from catalog.imports.common import (
     SKIPPED,
     ImportRefused,
     Progress,
+    Record,
     Report,
     Source,
+    TableError,
+    csv_records,
 )
 from catalog.models import (
     REFERENCE_STATUSES,
@@ -47,14 +51,31 @@ from catalog.models import (
     Organization,
     ReviewAction,
     ReviewDecision,
+    Role,
     Sex,
     Sighting,
     SightingStatus,
 )
 from catalog.review import individual_refresh_seen
+from catalog.selectors import user_can
 from catalog.services import image_add, individual_get_or_create, sighting_create
 
 RESOURCES = ("deployments", "media", "observations")
+DESCRIPTOR_MAX_BYTES = 10 * 1024 * 1024
+# The columns each table must have, and the only ones kept in memory (see csv_records).
+REQUIRED_COLUMNS = {
+    "deployments": ("deploymentID", "latitude", "longitude"),
+    "media": ("mediaID", "deploymentID", "filePath"),
+    "observations": ("observationID", "deploymentID", "observationType"),
+}
+KEPT_COLUMNS = {
+    "deployments": ("deploymentID", "locationID", "locationName", "latitude", "longitude", "deploymentStart",
+                    "deploymentEnd", "deploymentGroups"),
+    "media": ("mediaID", "deploymentID", "timestamp", "filePath", "fileName"),
+    "observations": ("observationID", "deploymentID", "mediaID", "eventID", "eventStart", "eventEnd",
+                     "observationLevel", "observationType", "scientificName", "individualID", "observationTags",
+                     "observationComments", "bboxX", "bboxY", "bboxWidth", "bboxHeight"),
+}
 
 
 def _parse_time(value: str) -> datetime | None:
@@ -70,9 +91,10 @@ def _parse_time(value: str) -> datetime | None:
 
 def _float(value: str) -> float | None:
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         return None
+    return number if math.isfinite(number) else None
 
 
 def _tags(value: str) -> dict[str, str]:
@@ -92,17 +114,30 @@ class _SightingFailed(Exception):
     pass
 
 
+class _NoPhotoKept(Exception):
+    """The event's photos were all refused, skipped or duplicates: its sighting is rolled back."""
+
+    def __init__(self, outcome: str, reason: str):
+        super().__init__(reason)
+        self.outcome = outcome
+
+
 class CamtrapDpImporter:
     def __init__(self, *, source: Source, organization: Organization, user: User | None, location: Location | None = None):
         self.source, self.org, self.user, self.location = source, organization, user, location
         self.report = Report()
         self.root = self._find_root()
         try:
-            self.descriptor = json.loads(self.source.read(self._join("datapackage.json")).decode("utf-8-sig"))
+            # A descriptor is a few kB; 10 MB bounds the memory its parsed form can take.
+            self.descriptor = json.loads(
+                self.source.read(self._join("datapackage.json"), limit=DESCRIPTOR_MAX_BYTES).decode("utf-8-sig"))
         except (ValueError, UnicodeDecodeError) as exc:
             raise ImportRefused(_("datapackage.json can't be read: %(error)s") % {"error": exc}) from None
+        if not isinstance(self.descriptor, dict):
+            raise ImportRefused(_("datapackage.json is not a JSON object."))
         self.tables = {name: self._table(name) for name in RESOURCES}
         self.individual_info = self._individuals_resource()
+        self._check_study_areas()
 
     def _find_root(self) -> str:
         candidates = sorted((n for n in self.source.names() if posixpath.basename(n) == "datapackage.json"), key=len)
@@ -113,8 +148,10 @@ class CamtrapDpImporter:
     def _join(self, rel: str) -> str:
         return posixpath.normpath(posixpath.join(self.root, rel)) if self.root else posixpath.normpath(rel)
 
-    def _table(self, name: str) -> list[dict]:
-        resource = next((r for r in self.descriptor.get("resources", []) if r.get("name") == name), None)
+    def _table(self, name: str) -> list[Record]:
+        resources = self.descriptor.get("resources", [])
+        resource = next((r for r in resources if isinstance(r, dict) and r.get("name") == name), None) \
+            if isinstance(resources, list) else None
         if resource is None:
             raise ImportRefused(_("The package has no “%(name)s” resource.") % {"name": name})
         path = resource.get("path")
@@ -122,27 +159,48 @@ class CamtrapDpImporter:
             path = path[0] if len(path) == 1 else None
         if not path or _is_url(path):
             raise ImportRefused(_("The “%(name)s” table is not a file in the package (URLs are not fetched).") % {"name": name})
+        # Streamed row by row with a row limit: a small zip may hold a table of gigabytes.
         try:
-            text = self.source.read(self._join(path), limit=MAX_TABLE_BYTES).decode("utf-8-sig")
+            with self.source.open(self._join(str(path)), limit=MAX_TABLE_BYTES) as stream:
+                return list(csv_records(stream, name=posixpath.basename(str(path)), columns=KEPT_COLUMNS[name],
+                                        required=REQUIRED_COLUMNS[name]))
         except FileNotFoundError:
             raise ImportRefused(_("The package lacks its file %(path)s.") % {"path": path}) from None
-        except (ValueError, UnicodeDecodeError) as exc:
+        except TableError:
+            raise
+        except ValueError as exc:
             raise ImportRefused(_("The “%(name)s” table can't be read: %(error)s") % {"name": name, "error": exc}) from None
-        return list(csv.DictReader(io.StringIO(text)))
 
     def _individuals_resource(self) -> dict[str, dict]:
-        resource = next((r for r in self.descriptor.get("resources", []) if r.get("name") == "individuals"), None)
+        resources = self.descriptor.get("resources", [])
+        resource = next((r for r in resources if isinstance(r, dict) and r.get("name") == "individuals"), None) \
+            if isinstance(resources, list) else None
         rows = resource.get("data", []) if resource and isinstance(resource.get("data"), list) else []
         return {str(r.get("individualID") or r.get("id")): r for r in rows if isinstance(r, dict)}
 
     # Deployments -> stations
 
-    def _location_for(self, deployment: dict) -> Location:
+    def _area_name(self, deployment: Record) -> str:
+        name = _tags(deployment.get("deploymentGroups", "")).get(STUDY_AREA_TAG.rstrip(":"))
+        return str(name or self.descriptor.get("title") or self.descriptor.get("name") or "Imported")[:200]
+
+    def _check_study_areas(self) -> None:
+        """Only an organisation admin may create study areas (as over the API): checked before anything is written."""
+        if self.location is not None:
+            return
+        missing = sorted({self._area_name(d) for d in self.tables["deployments"]}
+                         - set(Location.objects.values_list("name", flat=True)))
+        if missing and not (self.user is not None and (self.user.is_staff or user_can(self.user, self.org.pk, Role.ORG_ADMIN))):
+            raise ImportRefused(
+                _("The package's study area(s) %(names)s do not exist yet, and only an organisation admin may "
+                  "create study areas: choose an existing study area for this import, or ask an admin.")
+                % {"names": ", ".join(f"“{n}”" for n in missing)}
+            )
+
+    def _location_for(self, deployment: Record) -> Location:
         if self.location is not None:
             return self.location
-        name = _tags(deployment.get("deploymentGroups", "")).get(STUDY_AREA_TAG.rstrip(":"))
-        name = (name or self.descriptor.get("title") or self.descriptor.get("name") or "Imported")[:200]
-        location, _created = Location.objects.get_or_create(name=name, defaults={"time_zone": "UTC"})
+        location, _created = Location.objects.get_or_create(name=self._area_name(deployment), defaults={"time_zone": "UTC"})
         return location
 
     def _stations(self) -> dict[str, CameraStation | str]:
@@ -150,26 +208,37 @@ class CamtrapDpImporter:
         out: dict[str, CameraStation | str] = {}
         for dep in self.tables["deployments"]:
             dep_id = dep.get("deploymentID", "")
-            lat, lon = _float(dep.get("latitude")), _float(dep.get("longitude"))
+            label = _("deployments line %(line)d (deployment %(id)s)") % {"line": dep.number, "id": dep_id or "?"}
             start, end = _parse_time(dep.get("deploymentStart")), _parse_time(dep.get("deploymentEnd"))
-            if lat is None or lon is None or not (-90 <= lat <= 90 and -180 <= lon <= 180):
-                out[dep_id] = _("deployment %(id)s has no valid latitude/longitude") % {"id": dep_id}
+            try:
+                lat, lon = parse_point(dep.get("latitude"), dep.get("longitude"))
+            except ValueError as exc:
+                out[dep_id] = _("deployment %(id)s (line %(line)d) has no valid position: %(error)s") % {
+                    "id": dep_id, "line": dep.number, "error": exc}
+                self.report.add(label, REFUSED, out[dep_id])
                 continue
-            location = self._location_for(dep)
             code = (dep.get("locationName") or dep.get("locationID") or dep_id)[:100]
-            station = CameraStation.objects.filter(location=location, code=code).first()
-            if station is None:
-                station = CameraStation(
-                    location=location, organization=self.org, code=code, latitude=lat, longitude=lon,
-                    operating_from=start.date() if start else None,
-                    operating_to=end.date() if end and (not start or end >= start) else None,
-                )
-                try:
-                    station.full_clean()
-                except ValidationError as exc:
-                    out[dep_id] = "; ".join(exc.messages)
-                    continue
-                station.save()
+            try:
+                with transaction.atomic():
+                    location = self._location_for(dep)
+                    station = CameraStation.objects.filter(location=location, code=code).first()
+                    if station is None:
+                        station = CameraStation(
+                            location=location, organization=self.org, code=code, latitude=lat, longitude=lon,
+                            operating_from=start.date() if start else None,
+                            operating_to=end.date() if end and (not start or end >= start) else None,
+                        )
+                        station.full_clean()
+                        station.save()
+                        self.report.add(label, IMPORTED, _("station %(code)s created") % {"code": code})
+                    else:
+                        self.report.add(label, DUPLICATE, _("station %(code)s is already in %(area)s")
+                                        % {"code": code, "area": location.name})
+            except ValidationError as exc:
+                out[dep_id] = _("deployment %(id)s (line %(line)d): %(error)s") % {
+                    "id": dep_id, "line": dep.number, "error": "; ".join(exc.messages)}
+                self.report.add(label, REFUSED, out[dep_id])
+                continue
             out[dep_id] = station
         return out
 
@@ -192,11 +261,12 @@ class CamtrapDpImporter:
             media_rows = [r for r in rows if r.get("observationLevel") == "media" and r.get("mediaID")]
             if not animal:
                 types = sorted({r.get("observationType") or "?" for r in rows})
+                reason = _("no animal in this event (%(types)s)") % {"types": ", ".join(types)}
                 for r in media_rows:
                     if r["mediaID"] in media and r["mediaID"] not in claimed:
                         claimed.add(r["mediaID"])
-                        self.report.add(self._media_label(media[r["mediaID"]]), SKIPPED,
-                                        _("no animal in this event (%(types)s)") % {"types": ", ".join(types)})
+                        self.report.add(self._media_label(media[r["mediaID"]]), SKIPPED, reason)
+                self.report.add(f"event {event_id}", SKIPPED, reason)
                 continue
             per_individual: dict[str, dict] = {}
             for r in animal:
@@ -258,6 +328,11 @@ class CamtrapDpImporter:
         try:
             with transaction.atomic():
                 self._create(group, station, external_id, event_label)
+        except _NoPhotoKept as exc:
+            # The photos' rows keep their own reasons; the rolled-back sighting is named by none of them.
+            for row in self.report.rows[rows_before:]:
+                row["sighting"] = None
+            self.report.add(event_label, exc.outcome, str(exc))
         except Exception as exc:  # noqa: BLE001 - any failure rolls the whole sighting back, then the next one goes on
             # Roll back the report with the data: nothing of this sighting was kept.
             files = [r["file"] for r in self.report.rows[rows_before:]] or [event_label]
@@ -293,25 +368,31 @@ class CamtrapDpImporter:
             organization=self.org, submitted_by=self.user, observed_at=min(times),
             location=station.location, station=station, notes=notes, external_id=external_id,
         )
+        outcomes = [self._add_media(sighting, m, obs) for m, obs in group["media"]]
+        # An event whose photos are all remote (never fetched) stays a record of a detection; one whose
+        # photos were refused or are already in would become a sighting nobody can see or identify.
+        if IMPORTED not in outcomes and REFUSED in outcomes:
+            raise _NoPhotoKept(REFUSED, _("none of this event's photos could be imported (see their rows)"))
+        if outcomes and all(o == DUPLICATE for o in outcomes):
+            raise _NoPhotoKept(DUPLICATE, _("its photos are already in your organisation's catalog"))
         self.report.add(event_label, IMPORTED, "", str(sighting.uuid))
-        for m, obs in group["media"]:
-            self._add_media(sighting, m, obs)
         self._decide(sighting, group["individual"], tags.get("status", ""))
 
-    def _add_media(self, sighting: Sighting, m: dict, obs: dict | None) -> None:
+    def _add_media(self, sighting: Sighting, m: Record, obs: Record | None) -> str:
+        """Add one photo; report it and return its outcome."""
         label = self._media_label(m)
         path = m.get("filePath", "")
         if _is_url(path):
             self.report.add(label, SKIPPED, _("remote file (URL), not fetched"), str(sighting.uuid))
-            return
+            return SKIPPED
         try:
             data = self.source.read(self._join(path))
         except FileNotFoundError:
             self.report.add(label, REFUSED, _("the file is not in the package"), str(sighting.uuid))
-            return
+            return REFUSED
         except ValueError as exc:
             self.report.add(label, REFUSED, str(exc), str(sighting.uuid))
-            return
+            return REFUSED
         tags = _tags((obs or {}).get("observationTags", ""))
         body_part = tags.get("bodyPart", BodyPart.UNKNOWN)
         if body_part not in BodyPart.values:
@@ -326,8 +407,9 @@ class CamtrapDpImporter:
         except ValidationError as exc:
             outcome = DUPLICATE if getattr(exc, "code", None) == "duplicate" else REFUSED
             self.report.add(label, outcome, " ".join(exc.messages), str(sighting.uuid))
-            return
+            return outcome
         self.report.add(label, IMPORTED, "", str(sighting.uuid))
+        return IMPORTED
 
     @staticmethod
     def _box(obs: dict | None, data: bytes):
@@ -381,5 +463,10 @@ class CamtrapDpImporter:
 
 
 def import_camtrap_dp(*, source: Source, organization: Organization, user: User | None,
-                      location: Location | None = None, progress: Progress | None = None) -> Report:
-    return CamtrapDpImporter(source=source, organization=organization, user=user, location=location).run(progress)
+                      location: Location | None = None, progress: Progress | None = None,
+                      report: Report | None = None) -> Report:
+    importer = CamtrapDpImporter(source=source, organization=organization, user=user, location=location)
+    if report is not None:  # the caller keeps what was reported even if the run stops part-way
+        report.rows.extend(importer.report.rows)
+        importer.report = report
+    return importer.run(progress)

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_q.tasks import async_task
@@ -39,6 +40,12 @@ def import_job_start(
         raise ValidationError({"kind": _("Unknown import kind.")})
     if kind == ImportKind.ZIP and location is None:
         raise ValidationError({"location": _("Choose the study area the camera-trap folder belongs to.")})
+    size = getattr(file, "size", None) or 0
+    if size > settings.IMPORT_MAX_BYTES:
+        raise ValidationError({"file": _("The file is too large (%(size)s); the limit for an import is %(limit)s.") % {
+            "size": filesizeformat(size), "limit": filesizeformat(settings.IMPORT_MAX_BYTES)}})
+    if not size:
+        raise ValidationError({"file": _("The file is empty.")})
     job = ImportJob(
         organization=organization, started_by=started_by, kind=kind, location=location,
         options={"gap_minutes": int(gap_minutes)},
@@ -54,17 +61,22 @@ def import_job_start(
 
 
 def run_import(*, kind: str, path: Path, organization: Organization, user: User | None,
-               location: Location | None = None, gap_minutes: int = 30, progress=None) -> Report:
-    """Run one import synchronously (the worker and the management command both call this)."""
+               location: Location | None = None, gap_minutes: int = 30, progress=None,
+               report: Report | None = None) -> Report:
+    """Run one import synchronously (the worker and the management command both call this).
+
+    `report` collects the rows as they come, so a caller still has them when the run stops part-way.
+    """
+    report = report if report is not None else Report()
     source = Source(path)
     try:
         if kind == ImportKind.CAMTRAP_DP:
             return import_camtrap_dp(source=source, organization=organization, user=user, location=location,
-                                     progress=progress)
+                                     progress=progress, report=report)
         if location is None:
             raise ImportRefused(_("Choose the study area the camera-trap folder belongs to."))
         return import_camera_zip(source=source, organization=organization, user=user, location=location,
-                                 gap_minutes=gap_minutes, progress=progress)
+                                 gap_minutes=gap_minutes, progress=progress, report=report)
     finally:
         source.close()
 
@@ -86,36 +98,36 @@ def import_job_execute(*, job_id: int) -> ImportJob | None:
         if done == total or done % PROGRESS_EVERY == 0:
             ImportJob.objects.filter(pk=job.pk).update(progress_done=done, progress_total=total)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        # zipfile needs a seekable local file; storage may be remote.
-        local = Path(tmp) / "import.zip"
-        with job.file.open("rb") as src, local.open("wb") as dst:
-            shutil.copyfileobj(src, dst)
-        try:
-            report = run_import(
+    report = Report()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            # zipfile needs a seekable local file; storage may be remote.
+            local = Path(tmp) / "import.zip"
+            with job.file.open("rb") as src, local.open("wb") as dst:
+                shutil.copyfileobj(src, dst)
+            run_import(
                 kind=job.kind, path=local, organization=job.organization, user=job.started_by,
                 location=job.location, gap_minutes=int(job.options.get("gap_minutes", 30)), progress=progress,
+                report=report,
             )
-        except ImportRefused as exc:
-            ImportJob.objects.filter(pk=job.pk).update(state=ImportState.FAILED, error=str(exc), finished_at=timezone.now())
-            job.refresh_from_db()
-            return job
-        except Exception as exc:
-            # Each sighting is its own transaction, so what was imported before this is complete;
-            # a rerun of the job would skip it. Say what broke instead of staying "running".
-            logger.exception("import job %s failed", job.pk)
-            ImportJob.objects.filter(pk=job.pk).update(
-                state=ImportState.FAILED, finished_at=timezone.now(),
-                error=_("The import stopped: %(error)s. Sightings imported before it are complete; "
-                        "importing the file again skips them.") % {"error": f"{type(exc).__name__}: {exc}"},
-            )
-            job.refresh_from_db()
-            return job
-    ImportJob.objects.filter(pk=job.pk).update(
-        state=ImportState.DONE, report=report.rows, finished_at=timezone.now(),
-    )
+    except ImportRefused as exc:
+        _finish(job, ImportState.FAILED, report, str(exc))
+    except Exception as exc:
+        # Each sighting is its own transaction, so what was imported before this is complete;
+        # a rerun of the job would skip it. Say what broke instead of staying "running".
+        logger.exception("import job %s failed", job.pk)
+        _finish(job, ImportState.FAILED, report,
+                _("The import stopped: %(error)s. Sightings imported before it are complete; "
+                  "importing the file again skips them.") % {"error": f"{type(exc).__name__}: {exc}"})
+    else:
+        _finish(job, ImportState.DONE, report, "")
+    return job
+
+
+def _finish(job: ImportJob, state: str, report: Report, error: str) -> None:
+    ImportJob.objects.filter(pk=job.pk).update(state=state, report=report.rows, error=error, finished_at=timezone.now())
     job.refresh_from_db()
-    # The upload is not needed once its report is stored; big zips should not pile up in storage.
+    # The upload is not needed once the job has ended, whatever its outcome: a rerun means a new
+    # upload, and big zips must not pile up in storage.
     if job.file:
         job.file.delete(save=True)
-    return job

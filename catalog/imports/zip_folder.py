@@ -10,8 +10,6 @@ else from the GPS EXIF of its photos; without either its photos are refused.
 
 from __future__ import annotations
 
-import csv
-import io
 import posixpath
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -22,8 +20,19 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from catalog.geo import parse_point
 from catalog.imaging import image_validate, local_to_aware
-from catalog.imports.common import DUPLICATE, IMAGE_EXTENSIONS, IMPORTED, REFUSED, SKIPPED, Progress, Report, Source
+from catalog.imports.common import (
+    DUPLICATE,
+    IMAGE_EXTENSIONS,
+    IMPORTED,
+    REFUSED,
+    SKIPPED,
+    Progress,
+    Report,
+    Source,
+    csv_records,
+)
 from catalog.models import CameraStation, Location, Organization, SightingImage
 from catalog.services import image_add, sighting_create
 
@@ -43,16 +52,50 @@ class _NothingImported(Exception):
     pass
 
 
-def _read_stations_csv(source: Source) -> dict[str, dict]:
-    out: dict[str, dict] = {}
+@dataclass
+class Listed:
+    """A stations.csv row: its place in the file, and its position or what is wrong with it."""
+
+    label: str
+    row: dict
+    point: tuple[float, float] | None
+    error: str = ""
+    outcome: str = ""  # set once a photo used it; unused rows are reported skipped
+
+
+STATION_COLUMNS = ("code", "latitude", "longitude", "operating_from", "operating_to")
+
+
+def _read_stations_csv(source: Source) -> dict[str, Listed]:
+    """Rows of stations.csv by code, streamed with a row limit; TableError when it is not such a table."""
+    out: dict[str, Listed] = {}
     for name in source.names():
         if posixpath.basename(name).lower() != STATIONS_FILE:
             continue
-        for row in csv.DictReader(io.StringIO(source.read(name).decode("utf-8-sig"))):
-            row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
-            if row.get("code"):
-                out[row["code"]] = row
+        with source.open(name) as stream:
+            for record in csv_records(stream, name=name, columns=STATION_COLUMNS, required=("code", "latitude", "longitude"),
+                                      lower_keys=True):
+                row = {c: record.get(c, "") for c in STATION_COLUMNS}
+                label = _("%(file)s line %(line)d (station %(code)s)") % {
+                    "file": name, "line": record.number, "code": row["code"] or "?"}
+                if not row["code"]:
+                    out[f"#{name}:{record.number}"] = Listed(label, row, None, _("the code is empty"))
+                    continue
+                try:
+                    out[row["code"]] = Listed(label, row, parse_point(row["latitude"], row["longitude"]))
+                except ValueError as exc:
+                    out[row["code"]] = Listed(label, row, None, str(exc))
     return out
+
+
+def _report_listed(report: Report, listed: dict[str, Listed]) -> None:
+    for item in listed.values():
+        if item.error:
+            report.add(item.label, REFUSED, item.error)
+        elif item.outcome:
+            report.add(item.label, item.outcome, "")
+        else:
+            report.add(item.label, SKIPPED, _("no photo in the zip is in this station's folder"))
 
 
 def _date(value: str | None) -> date | None:
@@ -62,24 +105,27 @@ def _date(value: str | None) -> date | None:
         return None
 
 
-def _station(location: Location, organization: Organization, code: str, listed: dict, photos: list[Photo]) -> CameraStation | str:
+def _station(location: Location, organization: Organization, code: str, listed: dict[str, Listed],
+             photos: list[Photo]) -> CameraStation | str:
+    item = listed.get(code)
     station = CameraStation.objects.filter(location=location, code=code).first()
     if station is not None:
+        if item is not None and not item.error:
+            item.outcome = DUPLICATE
         return station
-    row = listed.get(code)
-    try:
-        if row:
-            lat, lon = float(row.get("latitude", "")), float(row.get("longitude", ""))
-        else:
-            gps = next((p.gps for p in photos if p.gps), None)
-            if gps is None:
-                return _(
-                    "unknown station “%(code)s” in %(location)s: create it first, or add it to stations.csv, "
-                    "or use photos with GPS EXIF"
-                ) % {"code": code, "location": location.name}
-            lat, lon = gps
-    except ValueError:
-        return _("stations.csv has no valid latitude/longitude for “%(code)s”") % {"code": code}
+    row = item.row if item else None
+    if item is not None:
+        if item.error:
+            return _("%(row)s: %(error)s") % {"row": item.label, "error": item.error}
+        lat, lon = item.point
+    else:
+        gps = next((p.gps for p in photos if p.gps), None)
+        if gps is None:
+            return _(
+                "unknown station “%(code)s” in %(location)s: create it first, or add it to stations.csv, "
+                "or use photos with GPS EXIF"
+            ) % {"code": code, "location": location.name}
+        lat, lon = gps
     station = CameraStation(
         location=location, organization=organization, code=code[:100], latitude=lat, longitude=lon,
         operating_from=_date((row or {}).get("operating_from")) or min(p.taken for p in photos).date(),
@@ -88,14 +134,18 @@ def _station(location: Location, organization: Organization, code: str, listed: 
     try:
         station.full_clean()
     except ValidationError as exc:
+        if item is not None:
+            item.error = "; ".join(exc.messages)
         return "; ".join(exc.messages)
     station.save()
+    if item is not None:
+        item.outcome = IMPORTED
     return station
 
 
 def import_camera_zip(*, source: Source, organization: Organization, user: User | None, location: Location,
-                      gap_minutes: int = 30, progress: Progress | None = None) -> Report:
-    report = Report()
+                      gap_minutes: int = 30, progress: Progress | None = None, report: Report | None = None) -> Report:
+    report = report if report is not None else Report()
     for name in source.unsafe:
         report.add(name, REFUSED, _("unsafe path in the zip"))
     listed = _read_stations_csv(source)
@@ -168,6 +218,7 @@ def import_camera_zip(*, source: Source, organization: Organization, user: User 
             _import_group(source, report, organization, user, station, group)
             for _p in group:
                 step()
+    _report_listed(report, listed)
     return report
 
 

@@ -2,7 +2,18 @@ import io
 import zipfile
 
 import pytest
+from django.contrib.auth.models import User
 from PIL import Image
+
+from catalog.models import Membership, Role
+
+
+@pytest.fixture
+def olga(org_a):
+    """Org admin of organisation A: the only role of A that may create study areas."""
+    user = User.objects.create_user(username="olga", password="pw-olga")
+    Membership.objects.create(user=user, organization=org_a, role=Role.ORG_ADMIN)
+    return user
 
 
 def exif_jpeg(color, when: str | None = None, gps: tuple[float, float] | None = None, size=(96, 64)) -> bytes:

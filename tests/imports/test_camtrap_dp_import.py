@@ -25,8 +25,8 @@ needs_example = pytest.mark.skipif(not EXAMPLE.exists(), reason="../shared/stand
 
 
 @needs_example
-def test_official_example_package_imports_its_animal_events_and_local_media(org_a, alice):
-    report = import_camtrap_dp(source=Source(EXAMPLE), organization=org_a, user=alice)
+def test_official_example_package_imports_its_animal_events_and_local_media(org_a, olga):
+    report = import_camtrap_dp(source=Source(EXAMPLE), organization=org_a, user=olga)
     counts = report.counts()
     # 34 events: 24 with an animal -> 24 sightings; 10 local JPEGs imported, no URL fetched.
     assert Sighting.objects.filter(organization=org_a).count() == 24
@@ -39,10 +39,11 @@ def test_official_example_package_imports_its_animal_events_and_local_media(org_
     duck = Sighting.objects.filter(notes__contains="Anas platyrhynchos").first()
     assert duck is not None and duck.status == "submitted"
     # Every media row of the package is accounted for exactly once.
-    media_rows = [r for r in report.rows if not r["file"].startswith("event ")]
+    media_rows = [r for r in report.rows if not r["file"].startswith(("event ", "deployments line"))]
     assert len(media_rows) == 423
+    assert [r["outcome"] for r in report.rows if r["file"].startswith("deployments line")] == ["imported"] * 4
 
-    again = import_camtrap_dp(source=Source(EXAMPLE), organization=org_a, user=alice)
+    again = import_camtrap_dp(source=Source(EXAMPLE), organization=org_a, user=olga)
     assert again.counts()["imported"] == 0
     assert Sighting.objects.count() == 24 and SightingImage.objects.count() == 10
 
@@ -64,7 +65,7 @@ def _snapshot():
 
 
 @needs_example
-def test_round_trip_export_then_import_into_an_empty_database_gives_the_same_catalog(org_a, alice, tmp_path):
+def test_round_trip_export_then_import_into_an_empty_database_gives_the_same_catalog(org_a, alice, olga, tmp_path):
     area = LocationFactory(name="Tosor", time_zone="Asia/Bishkek")
     s1 = CameraStationFactory(location=area, organization=org_a, code="T1", latitude=42.1, longitude=77.5)
     s2 = CameraStationFactory(location=area, organization=org_a, code="T2", latitude=42.2, longitude=77.6)
@@ -99,7 +100,7 @@ def test_round_trip_export_then_import_into_an_empty_database_gives_the_same_cat
     CameraStation.objects.all().delete()
     Location.objects.all().delete()
 
-    report = import_camtrap_dp(source=Source(out), organization=org_a, user=alice)
+    report = import_camtrap_dp(source=Source(out), organization=org_a, user=olga)
     assert report.counts()["refused"] == 0, report.rows
     assert _snapshot() == before
     assert CameraStation.objects.get(code="T1").latitude == 42.1

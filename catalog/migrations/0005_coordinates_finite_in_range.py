@@ -31,7 +31,7 @@ def clear_impossible_points(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('catalog', '0003_individual_status_withdrawn'),
+        ('catalog', '0004_individual_merge'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -240,17 +240,21 @@ def sighting_details_update(
     latitude: float | None = None,
     longitude: float | None = None,
     notes: str = "",
+    location: Location | None = None,
 ) -> Sighting:
     """Date-time (local time of the place when naive), place and notes of a sighting being submitted."""
     sighting = Sighting.objects.select_for_update().get(pk=sighting.pk)
     _check_editable(sighting, user)
     if (latitude is None) != (longitude is None):
         raise ValidationError(_("Give both latitude and longitude, or neither."))
+    if station is not None and location is not None and station.location_id != location.pk:
+        raise ValidationError(_("The station is not in the chosen study area."))
     sighting.station = station
     if station is not None:
         sighting.location = station.location
-    zone = sighting.location.time_zone if sighting.location_id else None
-    sighting.observed_at = local_to_aware(observed_at, zone)
+    elif location is not None:
+        sighting.location = location
+    sighting.observed_at = local_to_aware(observed_at, sighting.time_zone)
     sighting.latitude, sighting.longitude = latitude, longitude
     sighting.notes = notes
     sighting.full_clean()

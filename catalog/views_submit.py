@@ -1,8 +1,6 @@
 """Submission pages: upload photos (or a zip), then boxes, body parts, date, place and notes."""
 
 import json
-from zoneinfo import ZoneInfo
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -15,9 +13,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from catalog.forms_submit import DetailsForm, SubmitForm
+from catalog.local_time import in_zone
 from catalog.models import BodyPart, BoxSource, Role
 from catalog.privacy import station_point_for
-from catalog.selectors import organizations_for, sightings_for, stations_for, user_can
+from catalog.selectors import organizations_for, sightings_for, user_can
+from catalog.study_areas import setup_locations_for, submission_stations_for
 from catalog.submission import EDITABLE_STATUSES, image_annotate, sighting_details_update, submission_create
 
 
@@ -31,7 +31,7 @@ def _station_points(user, stations) -> list[dict]:
 
 
 def _map_context(user) -> dict:
-    stations = stations_for(user)
+    stations = submission_stations_for(user)
     tiles = settings.LEAFLET_CONFIG.get("TILES") or []
     return {
         "stations_json": _station_points(user, stations),
@@ -47,7 +47,10 @@ def submit(request: HttpRequest) -> HttpResponse:
     organizations = organizations_for(request.user, Role.CONTRIBUTOR)
     if not organizations.exists():
         raise PermissionDenied(_("You are not a contributor of any organisation."))
-    form = SubmitForm(request.POST or None, organizations=organizations, stations=stations_for(request.user))
+    form = SubmitForm(
+        request.POST or None, organizations=organizations, stations=submission_stations_for(request.user),
+        locations=setup_locations_for(request.user),
+    )
     result = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -55,6 +58,7 @@ def submit(request: HttpRequest) -> HttpResponse:
             result = submission_create(
                 organization=data["organization"], submitted_by=request.user,
                 files=request.FILES.getlist("files"), observed_at=data["observed_at"],
+                location=data["location"] or (data["station"].location if data["station"] else None),
                 station=data["station"], latitude=data["latitude"], longitude=data["longitude"],
                 notes=data["notes"], body_part=data["body_part"],
             )
@@ -70,8 +74,7 @@ def submit(request: HttpRequest) -> HttpResponse:
 
 
 def _local_input_value(sighting) -> str:
-    zone = ZoneInfo(sighting.location.time_zone) if sighting.location_id else ZoneInfo("UTC")
-    return sighting.observed_at.astimezone(zone).strftime("%Y-%m-%dT%H:%M:%S")
+    return in_zone(sighting.observed_at, sighting.time_zone).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _parse_box(raw: str) -> tuple[int, int, int, int] | None:
@@ -92,12 +95,14 @@ def sighting_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if not user_can(request.user, sighting.organization_id, Role.CONTRIBUTOR):
         raise PermissionDenied(_("Only contributors of the sighting's organisation may edit it."))
     images = list(sighting.images.all())
-    stations = stations_for(request.user)
+    stations = submission_stations_for(request.user)
     initial = {
-        "observed_at": _local_input_value(sighting), "station": sighting.station_id,
+        "observed_at": _local_input_value(sighting), "station": sighting.station_id, "location": sighting.location_id,
         "latitude": sighting.latitude, "longitude": sighting.longitude, "notes": sighting.notes,
     }
-    form = DetailsForm(request.POST or None, initial=initial, stations=stations)
+    form = DetailsForm(request.POST or None, initial=initial, stations=stations, locations=setup_locations_for(request.user))
+    # Named, because a field team may be in another zone than its study area.
+    form.fields["observed_at"].label = _("Date and time, local time of the place (%(zone)s)") % {"zone": sighting.time_zone}
     errors: list[str] = []
     editable = sighting.status in EDITABLE_STATUSES
     if request.method == "POST" and editable and form.is_valid():
@@ -106,6 +111,7 @@ def sighting_edit(request: HttpRequest, pk: int) -> HttpResponse:
             with transaction.atomic():
                 sighting_details_update(
                     sighting=sighting, user=request.user, observed_at=data["observed_at"], station=data["station"],
+                    location=data["location"],
                     latitude=data["latitude"], longitude=data["longitude"], notes=data["notes"],
                 )
                 for image in images:

@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("catalog.urls_map")),
     path("", include("catalog.urls_submit")),
     path("", include("catalog.urls_science")),
+    path("", include("catalog.urls_setup")),
 ]

@@ -18,6 +18,7 @@ from catalog.exports.responses import FORMATS, PERIOD_FORMATS, export_response
 from catalog.imports.jobs import import_job_start
 from catalog.models import ImportJob, ImportKind, ImportState, Location, Role
 from catalog.selectors import organizations_for
+from catalog.study_areas import setup_locations_for
 
 
 @login_required
@@ -75,6 +76,8 @@ class ImportForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["organization"].queryset = organizations_for(user, Role.CONTRIBUTOR)
+        # The user's organisations' study areas and the shared ones, as on the set-up pages.
+        self.fields["location"].queryset = setup_locations_for(user)
 
 
 @login_required

@@ -25,7 +25,10 @@ from catalog.models import (
     REFERENCE_STATUSES,
     BodyPart,
     Individual,
+    IndividualStatus,
     Organization,
+    ReviewAction,
+    ReviewDecision,
     Sighting,
     SightingImage,
     SightingStatus,
@@ -41,6 +44,7 @@ from catalog.selectors import (
     stations_for,
 )
 from catalog.submission import EDITABLE_STATUSES
+from catalog.withdrawal import sighting_can_withdraw
 
 GEOJSON = "application/geo+json"
 
@@ -86,7 +90,8 @@ class SightingMapFilter(django_filters.FilterSet):
         fields: list[str] = []
 
     def __init__(self, data=None, *, user, **kwargs):
-        super().__init__(data, queryset=catalog_sightings_for(user), **kwargs)
+        # Withdrawn sightings are out of the map, as out of every export.
+        super().__init__(data, queryset=catalog_sightings_for(user).exclude(status=SightingStatus.WITHDRAWN), **kwargs)
         self.filters["individual"].queryset = individuals_for(user)
         self.filters["location"].queryset = locations_for(user)
         # Partner names are not sensitive: outsiders see every partner's catalog sightings.
@@ -325,8 +330,25 @@ def _individual_track(user, individual: Individual) -> tuple[list[Sighting], lis
     return sightings, props, track
 
 
+def _withdrawn_notice(request: HttpRequest, individual: Individual) -> HttpResponse:
+    """The page of an individual whose founding decision was undone: say so, rather than 404."""
+    founded = (
+        ReviewDecision.objects.filter(individual=individual, action=ReviewAction.NEW_INDIVIDUAL)
+        .filter(sighting__in=sightings_for(request.user).values("pk"))
+        .select_related("sighting").order_by("-pk").first()
+    )
+    undone = founded.undone_by if founded is not None and hasattr(founded, "undone_by") else None
+    return render(request, "catalog/individual_withdrawn.html", {
+        "individual": individual, "founded": founded, "undone": undone,
+        "sighting_url": _url_or_none("sighting_detail", founded.sighting_id) if founded else None,
+    })
+
+
 @login_required
 def individual_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    withdrawn = Individual.objects.filter(pk=pk, status=IndividualStatus.WITHDRAWN).first()
+    if withdrawn is not None and request.user.is_authenticated:
+        return _withdrawn_notice(request, withdrawn)
     individual = get_object_or_404(individuals_for(request.user), pk=pk)
     sightings, props, track = _individual_track(request.user, individual)
     gallery_images = (
@@ -393,6 +415,8 @@ def sighting_detail(request: HttpRequest, pk: int) -> HttpResponse:
     ]
     return render(request, "catalog/sighting_detail.html", {
         "links": [(label, url) for label, url in links if url],
+        "can_withdraw": sighting_can_withdraw(request.user, sighting),
+        "withdrawal": next((d for d in sighting.decisions.all() if d.action == ReviewAction.WITHDRAW), None),
         "sighting": sighting,
         "lat": props["lat"], "lon": props["lon"], "exact": props["exact"],
         "point_geojson": {"type": "FeatureCollection", "features": [feature] if feature else []},

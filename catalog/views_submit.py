@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from catalog.forms_submit import DetailsForm, SubmitForm
 from catalog.local_time import in_zone
@@ -19,6 +19,7 @@ from catalog.privacy import station_point_for
 from catalog.selectors import organizations_for, sightings_for, user_can
 from catalog.study_areas import setup_locations_for, submission_stations_for
 from catalog.submission import EDITABLE_STATUSES, image_annotate, sighting_details_update, submission_create
+from catalog.withdrawal import sighting_withdraw
 
 
 def _station_points(user, stations) -> list[dict]:
@@ -143,3 +144,17 @@ def sighting_edit(request: HttpRequest, pk: int) -> HttpResponse:
         **_map_context(request.user),
     }
     return render(request, "catalog/submit_images.html", context, status=400 if errors or form.errors else 200)
+
+
+@login_required
+@require_POST
+def sighting_withdraw_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Withdraw a sighting with a reason (the detail page's form); the audit log keeps it."""
+    sighting = get_object_or_404(sightings_for(request.user), pk=pk)
+    try:
+        sighting_withdraw(sighting=sighting, user=request.user, reason=request.POST.get("reason", ""))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("The sighting is withdrawn; it stays in the audit log."))
+    return redirect("sighting_detail", pk=sighting.pk)

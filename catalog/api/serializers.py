@@ -167,6 +167,10 @@ class SightingCreateSerializer(serializers.Serializer):
         return attrs
 
 
+class WithdrawInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=1000, help_text=_("Why the sighting is withdrawn; kept in the audit log."))
+
+
 class ImageUploadSerializer(serializers.Serializer):
     file = serializers.FileField()
     body_part = serializers.ChoiceField(choices=BodyPart.choices, default=BodyPart.UNKNOWN)

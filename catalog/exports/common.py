@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 from django.db.models import QuerySet
 
 from catalog.local_time import sightings_on_local_days, zone
-from catalog.models import Location, Sighting
+from catalog.models import Location, Sighting, SightingStatus
 from catalog.privacy import sighting_point_for
 from catalog.selectors import sightings_for
 
@@ -26,7 +26,11 @@ class ExportScope:
 
 
 def sightings_to_export(user: User, scope: ExportScope) -> QuerySet[Sighting]:
-    qs = sightings_for(user).select_related("station__location").prefetch_related("images")
+    # Withdrawn sightings were taken back by their organisation: in no export.
+    qs = (
+        sightings_for(user).exclude(status=SightingStatus.WITHDRAWN)
+        .select_related("station__location").prefetch_related("images")
+    )
     if scope.location is not None:
         qs = qs.filter(location=scope.location)
     # The period is in local dates of each sighting's study area, as shown on every page.

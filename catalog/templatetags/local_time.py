@@ -28,3 +28,4 @@ def in_zone(value, where):
 @register.filter
 def zone_name(where) -> str:
     return _zone_name(where)
+

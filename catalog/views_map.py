@@ -28,6 +28,7 @@ from catalog.models import (
     IndividualStatus,
     Organization,
     ReviewAction,
+    Role,
     ReviewDecision,
     Sighting,
     SightingImage,
@@ -42,8 +43,9 @@ from catalog.selectors import (
     organizations_for,
     sightings_for,
     stations_for,
+    user_can,
 )
-from catalog.submission import EDITABLE_STATUSES
+from catalog.submission import DETAILS_EDITABLE_STATUSES, EDITABLE_STATUSES
 from catalog.withdrawal import sighting_can_withdraw
 
 GEOJSON = "application/geo+json"
@@ -409,9 +411,14 @@ def sighting_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # URL names only, so catalog keeps no import of matching.
     runs = getattr(sighting, "match_runs", None)
     latest_run = runs.order_by("-pk").values_list("pk", flat=True).first() if runs is not None else None
+    # Viewers may read the sighting but not edit it: they get no edit link to be refused at.
+    contributes = user_can(request.user, sighting.organization_id, Role.CONTRIBUTOR)
     links = [
         (_("Identification results"), _url_or_none("run_detail", latest_run) if latest_run else None),
-        (_("Edit details and boxes"), _url_or_none("sighting_edit", sighting.pk) if sighting.status in EDITABLE_STATUSES else None),
+        (_("Edit details and boxes"), _url_or_none("sighting_edit", sighting.pk) if contributes and sighting.status in EDITABLE_STATUSES else None),
+        (_("Edit date, place and notes"), _url_or_none("sighting_edit", sighting.pk)
+         if contributes and sighting.status in DETAILS_EDITABLE_STATUSES and sighting.status not in EDITABLE_STATUSES
+         else None),
     ]
     return render(request, "catalog/sighting_detail.html", {
         "links": [(label, url) for label, url in links if url],

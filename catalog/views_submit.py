@@ -18,7 +18,7 @@ from catalog.models import BodyPart, BoxSource, Role
 from catalog.privacy import station_point_for
 from catalog.selectors import organizations_for, sightings_for, user_can
 from catalog.study_areas import setup_locations_for, submission_stations_for
-from catalog.submission import EDITABLE_STATUSES, image_annotate, sighting_details_update, submission_create
+from catalog.submission import DETAILS_EDITABLE_STATUSES, EDITABLE_STATUSES, image_annotate, sighting_details_update, submission_create
 from catalog.withdrawal import sighting_withdraw
 
 
@@ -106,7 +106,8 @@ def sighting_edit(request: HttpRequest, pk: int) -> HttpResponse:
     form.fields["observed_at"].label = _("Date and time, local time of the place (%(zone)s)") % {"zone": sighting.time_zone}
     errors: list[str] = []
     editable = sighting.status in EDITABLE_STATUSES
-    if request.method == "POST" and editable and form.is_valid():
+    details_editable = sighting.status in DETAILS_EDITABLE_STATUSES
+    if request.method == "POST" and details_editable and form.is_valid():
         data = form.cleaned_data
         try:
             with transaction.atomic():
@@ -115,7 +116,7 @@ def sighting_edit(request: HttpRequest, pk: int) -> HttpResponse:
                     location=data["location"],
                     latitude=data["latitude"], longitude=data["longitude"], notes=data["notes"],
                 )
-                for image in images:
+                for image in images if editable else []:
                     box = _parse_box(request.POST.get(f"box-{image.pk}", ""))
                     image_annotate(
                         image=image, user=request.user,
@@ -125,7 +126,7 @@ def sighting_edit(request: HttpRequest, pk: int) -> HttpResponse:
         except ValidationError as exc:
             errors = exc.messages
         else:
-            if "identify" in request.POST:
+            if "identify" in request.POST and editable:
                 return redirect("run_start", pk=sighting.pk)
             messages.success(request, _("Saved."))
             return redirect("sighting_edit", pk=sighting.pk)
@@ -139,6 +140,7 @@ def sighting_edit(request: HttpRequest, pk: int) -> HttpResponse:
     latest_run = sighting.match_runs.order_by("-pk").first()
     context = {
         "sighting": sighting, "form": form, "rows": rows, "errors": errors, "editable": editable,
+        "details_editable": details_editable,
         "body_parts": BodyPart.choices, "latest_run": latest_run,
         "boxes_url": reverse("boxes_suggest", args=[sighting.pk]),
         **_map_context(request.user),

@@ -34,7 +34,7 @@ def test_edit_page_of_a_sighting_that_cant_be_edited_shows_no_box_buttons(client
     SightingImageFactory(sighting=sighting)
     client.force_login(bob)
     body = client.get(reverse("sighting_edit", args=[sighting.pk])).content.decode()
-    assert "can't be edited now" in body
+    assert 'id="details-only"' in body and 'id="identify-button"' not in body
     assert "data-box-action" not in body and "data-boxes-url" not in body
     editable = SightingFactory(organization=org_a)
     SightingImageFactory(sighting=editable)
@@ -139,3 +139,36 @@ def test_undoing_a_new_individual_leaves_its_page_with_a_withdrawn_notice(client
     body = response.content.decode()
     assert 'id="withdrawn-notice"' in body and individual.code in body
     assert reverse("sighting_detail", args=[sighting.pk]) in body
+
+
+def test_an_identified_imported_sighting_still_gets_its_station_set(client, bob, org_a):
+    from tests.factories import CameraStationFactory, LocationFactory
+
+    area = LocationFactory(name="Zorkul", time_zone="Asia/Dushanbe", organization=org_a)
+    station = CameraStationFactory(location=area, organization=org_a, code="Z1")
+    sighting = SightingFactory(organization=org_a, status=SightingStatus.IDENTIFIED, individual=IndividualFactory(),
+                               external_id="cat21/IMG_1.JPG")
+    image = SightingImageFactory(sighting=sighting, box_x=1, box_y=1, box_w=10, box_h=10)
+    client.force_login(bob)
+    response = client.post(reverse("sighting_edit", args=[sighting.pk]), {
+        "observed_at": "2012-07-22T01:53:00", "station": station.pk, "latitude": "", "longitude": "", "notes": "",
+        f"box-{image.pk}": "", "save": "1",
+    })
+    assert response.status_code == 302
+    sighting.refresh_from_db()
+    image.refresh_from_db()
+    assert (sighting.station, sighting.location, sighting.status) == (station, area, SightingStatus.IDENTIFIED)
+    assert image.box == (1, 1, 10, 10)  # boxes of a decided sighting stay as they were
+
+
+def test_viewers_get_no_edit_link_they_would_be_refused_at(client, org_a):
+    from django.contrib.auth.models import User
+
+    from catalog.models import Membership, Role
+
+    viewer = User.objects.create_user(username="vera", password="pw")
+    Membership.objects.create(user=viewer, organization=org_a, role=Role.VIEWER)
+    sighting = SightingFactory(organization=org_a)
+    client.force_login(viewer)
+    body = client.get(reverse("sighting_detail", args=[sighting.pk])).content.decode()
+    assert reverse("sighting_edit", args=[sighting.pk]) not in body and 'id="withdraw-button"' not in body

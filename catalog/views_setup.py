@@ -112,7 +112,9 @@ def location_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "time_zone": location.time_zone, "boundary_geojson": location.boundary_geojson,
     }
     form = LocationForm(request.POST or None, initial=initial, organizations=organizations)
-    form.fields["organization"].disabled = True  # an area does not change owner here
+    # An area does not change owner here (a shared one, edited by a site admin, has none).
+    form.fields["organization"].disabled = True
+    form.fields["organization"].required = False
     if request.method == "POST" and form.is_valid():
         data = {k: v for k, v in form.cleaned_data.items() if k != "organization"}
         try:
@@ -138,7 +140,7 @@ def _station_page(request, form, station=None, *, location=None, status=200) -> 
     }, status=status)
 
 
-def _station_locations(user, organization_ids=None):
+def _station_locations(user):
     """Areas a station may be placed in: the admin's organisations' own and the shared ones."""
     qs = setup_locations_for(user)
     return qs.filter(organization__isnull=True) | qs.filter(organization__in=_admin_orgs(user).values("pk"))

@@ -164,3 +164,21 @@ def test_navigation_links_to_set_up_and_bulk_import(client, bob):
     body = client.get(reverse("home")).content.decode()
     assert f'href="{reverse("setup_home")}"' in body
     assert f'href="{reverse("imports")}"' in body
+
+
+def test_site_admin_edits_a_shared_study_area(client, staff):
+    area = LocationFactory(name="Shared area", time_zone="UTC")
+    client.force_login(staff)
+    response = client.post(reverse("setup_location", args=[area.pk]), {
+        "name": "Shared area", "country": "", "time_zone": "Asia/Kathmandu", "boundary_geojson": json.dumps(SQUARE),
+    })
+    assert response.status_code == 302
+    area.refresh_from_db()
+    assert area.time_zone == "Asia/Kathmandu" and area.organization is None
+
+
+def test_org_admin_reads_a_shared_study_area_but_may_not_change_it(client, olga):
+    area = LocationFactory(name="Shared area")
+    client.force_login(olga)
+    assert 'id="read-only-note"' in client.get(reverse("setup_location", args=[area.pk])).content.decode()
+    assert client.post(reverse("setup_location", args=[area.pk]), {"name": "Mine now"}).status_code == 403

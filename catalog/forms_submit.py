@@ -25,6 +25,10 @@ class LocalDateTimeField(forms.CharField):
 
 
 class PlaceFields(forms.Form):
+    location = forms.ModelChoiceField(
+        queryset=None, required=False, label=_("Study area"),
+        help_text=_("Its time zone is the one the date and time are read in; a station sets it."),
+    )
     station = forms.ModelChoiceField(queryset=None, required=False, label=_("Camera station"))
     latitude = forms.FloatField(required=False, validators=LATITUDE_VALIDATORS, label=_("Latitude"),
                                 widget=forms.NumberInput(attrs={"step": "any"}))
@@ -32,14 +36,18 @@ class PlaceFields(forms.Form):
                                  widget=forms.NumberInput(attrs={"step": "any"}))
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}), label=_("Notes"))
 
-    def __init__(self, *args, stations=None, **kwargs):
+    def __init__(self, *args, stations=None, locations=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["station"].queryset = stations
+        self.fields["location"].queryset = locations
 
     def clean(self):
         data = super().clean()
         if (data.get("latitude") is None) != (data.get("longitude") is None):
             raise forms.ValidationError(_("Give both latitude and longitude, or neither."))
+        station, location = data.get("station"), data.get("location")
+        if station is not None and location is not None and station.location_id != location.pk:
+            self.add_error("station", _("The station is not in the chosen study area."))
         return data
 
 
@@ -49,7 +57,7 @@ class SubmitForm(PlaceFields):
                                      help_text=_("Leave empty to use the photos' EXIF time."))
     body_part = forms.ChoiceField(choices=BodyPart.choices, initial=BodyPart.UNKNOWN, label=_("Body part"),
                                   help_text=_("For all photos; you can change it per photo on the next page."))
-    field_order = ["organization", "observed_at", "body_part", "station", "latitude", "longitude", "notes"]
+    field_order = ["organization", "observed_at", "body_part", "location", "station", "latitude", "longitude", "notes"]
 
     def __init__(self, *args, organizations=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -58,4 +66,4 @@ class SubmitForm(PlaceFields):
 
 class DetailsForm(PlaceFields):
     observed_at = LocalDateTimeField(required=True, label=_("Date and time (local time of the place)"))
-    field_order = ["observed_at", "station", "latitude", "longitude", "notes"]
+    field_order = ["observed_at", "location", "station", "latitude", "longitude", "notes"]

@@ -86,6 +86,11 @@ class Location(models.Model):
     """A study area. Camera clocks and EXIF times are local: they are read in `time_zone`."""
 
     name = models.CharField(_("name"), max_length=200, unique=True)
+    # Who may change the area in the web UI (its org admins); areas without one are the site admins'.
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="locations", null=True, blank=True,
+        verbose_name=_("organisation"),
+    )
     country = models.CharField(_("country"), max_length=100, blank=True)
     time_zone = models.CharField(_("time zone"), max_length=64, default="UTC")
     latitude = models.FloatField(_("centroid latitude"), null=True, blank=True, validators=LATITUDE_VALIDATORS)
@@ -188,6 +193,9 @@ class SightingStatus(models.TextChoices):
     IDENTIFIED = "identified", _("Identified")
     NEW_INDIVIDUAL = "new_individual", _("New individual")
     UNIDENTIFIABLE = "unidentifiable", _("Unidentifiable")
+    # Taken back by its organisation (duplicate, empty, wrong upload): kept for the audit log,
+    # out of every open count, queue and export.
+    WITHDRAWN = "withdrawn", _("Withdrawn")
 
 
 # Sightings whose images are catalog references.
@@ -237,7 +245,19 @@ class Sighting(models.Model):
         verbose_name_plural = _("sightings")
 
     def __str__(self) -> str:
-        return f"{self.organization} {self.observed_at:%Y-%m-%d %H:%M} ({self.get_status_display()})"
+        return f"{self.organization} {self.observed_local:%Y-%m-%d %H:%M} ({self.get_status_display()})"
+
+    @property
+    def time_zone(self) -> str:
+        """IANA name of the zone its times are shown and entered in: its study area's, else its station's."""
+        location = self.location if self.location_id else (self.station.location if self.station_id else None)
+        return location.time_zone if location is not None and location.time_zone else "UTC"
+
+    @property
+    def observed_local(self):
+        from catalog.local_time import in_zone
+
+        return in_zone(self.observed_at, self.time_zone)
 
     @property
     def point(self) -> tuple[float, float] | None:
@@ -324,6 +344,7 @@ class ReviewAction(models.TextChoices):
     UNDO = "undo", _("Undid a decision")
     # One row per sighting a merge moved (catalog.merge); undone by an UNDO row like any decision.
     MERGE = "merge", _("Moved by a merge of individuals")
+    WITHDRAW = "withdraw", _("Withdrew the sighting")
 
 
 class ReviewDecision(models.Model):

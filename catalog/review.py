@@ -158,7 +158,9 @@ def review_new_individual(
     """Nothing in the catalog matches: the sighting founds a new individual with the next code."""
     locked = _lock_and_check(sighting=sighting, reviewer=reviewer, expected=expected, allowed=UNDECIDED_STATUSES)
     previous = Sighting(status=locked.status, individual_id=locked.individual_id)
-    individual = individual_create_next(name=name, is_demo=locked.organization.is_demo)
+    # Synthetic only when founded by a synthetic demo photo (load_demo's "demo:" ids): a real cat
+    # submitted in the demo organisation is real data.
+    individual = individual_create_next(name=name, is_demo=locked.organization.is_demo and locked.external_id.startswith("demo:"))
     return _decide(
         sighting=locked, reviewer=reviewer, action=ReviewAction.NEW_INDIVIDUAL, status=SightingStatus.NEW_INDIVIDUAL,
         individual=individual, note=note, previous=previous,

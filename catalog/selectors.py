@@ -39,7 +39,7 @@ def user_can(user: User | AnonymousUser, organization_id: int, role: str) -> boo
 
 def sightings_for(user: User | AnonymousUser) -> QuerySet[Sighting]:
     """Sightings of the user's organisations; site admins see all."""
-    qs = Sighting.objects.select_related("organization", "location", "station", "individual")
+    qs = Sighting.objects.select_related("organization", "location", "station__location", "individual")
     if not user.is_authenticated:
         return qs.none()
     if user.is_staff:
@@ -49,7 +49,7 @@ def sightings_for(user: User | AnonymousUser) -> QuerySet[Sighting]:
 
 def catalog_sightings_for(user: User | AnonymousUser) -> QuerySet[Sighting]:
     """Sightings the user may see as part of the shared catalog: their own plus every identified one."""
-    qs = Sighting.objects.select_related("organization", "location", "station", "individual")
+    qs = Sighting.objects.select_related("organization", "location", "station__location", "individual")
     if not user.is_authenticated:
         return qs.none()
     if user.is_staff:

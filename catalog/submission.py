@@ -33,6 +33,11 @@ from catalog.services import image_add, sighting_create
 BURST_GAP = timedelta(seconds=60)
 ZIP_SUFFIXES = (".zip",)
 EDITABLE_STATUSES = (SightingStatus.SUBMITTED, SightingStatus.AWAITING_REVIEW)
+# Date, place and notes don't change what a reviewer decided, so a decided (or imported) sighting
+# can still get its station or its local time set right; not while a run reads it, nor once withdrawn.
+DETAILS_EDITABLE_STATUSES = (
+    *EDITABLE_STATUSES, SightingStatus.IDENTIFIED, SightingStatus.NEW_INDIVIDUAL, SightingStatus.UNIDENTIFIABLE,
+)
 
 
 @dataclass
@@ -233,10 +238,10 @@ def _fill_from_exif(sighting: Sighting, images: list[SightingImage], *, observed
         sighting.save(update_fields=[*fields, "updated_at"])
 
 
-def _check_editable(sighting: Sighting, user: User) -> None:
+def _check_editable(sighting: Sighting, user: User, statuses: tuple = EDITABLE_STATUSES) -> None:
     if not user_can(user, sighting.organization_id, Role.CONTRIBUTOR):
         raise PermissionDenied(_("Only contributors of the sighting's organisation may edit it."))
-    if sighting.status not in EDITABLE_STATUSES:
+    if sighting.status not in statuses:
         raise ValidationError(
             _("This sighting is %(status)s and can't be edited now.") % {"status": sighting.get_status_display()}
         )
@@ -252,17 +257,21 @@ def sighting_details_update(
     latitude: float | None = None,
     longitude: float | None = None,
     notes: str = "",
+    location: Location | None = None,
 ) -> Sighting:
     """Date-time (local time of the place when naive), place and notes of a sighting being submitted."""
     sighting = Sighting.objects.select_for_update().get(pk=sighting.pk)
-    _check_editable(sighting, user)
+    _check_editable(sighting, user, DETAILS_EDITABLE_STATUSES)
     if (latitude is None) != (longitude is None):
         raise ValidationError(_("Give both latitude and longitude, or neither."))
+    if station is not None and location is not None and station.location_id != location.pk:
+        raise ValidationError(_("The station is not in the chosen study area."))
     sighting.station = station
     if station is not None:
         sighting.location = station.location
-    zone = sighting.location.time_zone if sighting.location_id else None
-    sighting.observed_at = local_to_aware(observed_at, zone)
+    elif location is not None:
+        sighting.location = location
+    sighting.observed_at = local_to_aware(observed_at, sighting.time_zone)
     sighting.latitude, sighting.longitude = latitude, longitude
     sighting.notes = notes
     sighting.full_clean()

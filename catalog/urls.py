@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("catalog.urls_submit")),
     path("", include("catalog.urls_science")),
     path("", include("catalog.urls_merge")),
+    path("", include("catalog.urls_setup")),
 ]

@@ -52,15 +52,19 @@ def home(request: HttpRequest) -> HttpResponse:
     for org in organizations:
         org.my_membership = memberships.get(org.pk)
     recent = list(
-        sightings.annotate(num_images=Count("images", distinct=True)).prefetch_related("images").order_by("-observed_at", "-pk")[:12]
+        # By submission time: a 2012 season imported today is what the team wants to see first.
+        sightings.annotate(num_images=Count("images", distinct=True)).prefetch_related("images").order_by("-created_at", "-pk")[:12]
     )
     for sighting in recent:
         sighting.first_image = min(sighting.images.all(), key=lambda image: image.pk, default=None)
         sighting.detail_url = _reverse_or_none("sighting_detail", pk=sighting.pk)
+    num_individuals = individuals_for(request.user).count()
+    num_demo = individuals_for(request.user).filter(is_demo=True).count()
     context = {
         "counts": counts,
-        "num_individuals": individuals_for(request.user).count(),
-        "num_demo_individuals": individuals_for(request.user).filter(is_demo=True).count(),
+        "num_individuals": num_individuals,
+        "num_demo_individuals": num_demo,
+        "num_real_individuals": num_individuals - num_demo,
         "organizations": organizations,
         "recent": recent,
         "links": {name: _reverse_or_none(name) for name in HOME_LINKS},

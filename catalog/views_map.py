@@ -12,7 +12,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count, Max, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import NoReverseMatch, reverse
@@ -20,11 +20,16 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from catalog import geo
+from catalog.local_time import local_date, sightings_on_local_days
 from catalog.models import (
     REFERENCE_STATUSES,
     BodyPart,
     Individual,
+    IndividualStatus,
     Organization,
+    ReviewAction,
+    Role,
+    ReviewDecision,
     Sighting,
     SightingImage,
     SightingStatus,
@@ -38,8 +43,10 @@ from catalog.selectors import (
     organizations_for,
     sightings_for,
     stations_for,
+    user_can,
 )
-from catalog.submission import EDITABLE_STATUSES
+from catalog.submission import DETAILS_EDITABLE_STATUSES, EDITABLE_STATUSES
+from catalog.withdrawal import sighting_can_withdraw
 
 GEOJSON = "application/geo+json"
 
@@ -66,13 +73,12 @@ class _MemberScope:
 
 class SightingMapFilter(django_filters.FilterSet):
     individual = django_filters.ModelChoiceFilter(queryset=Individual.objects.none(), label=_("Individual"))
+    # Local dates of the study area, not UTC ones (catalog.local_time).
     date_from = django_filters.DateFilter(
-        field_name="observed_at", lookup_expr="date__gte", label=_("From"),
-        widget=forms.DateInput(attrs={"type": "date"}),
+        method="filter_date_from", label=_("From"), widget=forms.DateInput(attrs={"type": "date"}),
     )
     date_to = django_filters.DateFilter(
-        field_name="observed_at", lookup_expr="date__lte", label=_("To"),
-        widget=forms.DateInput(attrs={"type": "date"}),
+        method="filter_date_to", label=_("To"), widget=forms.DateInput(attrs={"type": "date"}),
     )
     location = django_filters.ModelChoiceFilter(queryset=None, label=_("Location"))
     organization = django_filters.ModelChoiceFilter(queryset=None, label=_("Organisation"))
@@ -86,11 +92,19 @@ class SightingMapFilter(django_filters.FilterSet):
         fields: list[str] = []
 
     def __init__(self, data=None, *, user, **kwargs):
-        super().__init__(data, queryset=catalog_sightings_for(user), **kwargs)
+        # Withdrawn sightings are out of the map, as out of every export.
+        super().__init__(data, queryset=catalog_sightings_for(user).exclude(status=SightingStatus.WITHDRAWN), **kwargs)
         self.filters["individual"].queryset = individuals_for(user)
         self.filters["location"].queryset = locations_for(user)
         # Partner names are not sensitive: outsiders see every partner's catalog sightings.
         self.filters["organization"].queryset = Organization.objects.all() if user.is_authenticated else Organization.objects.none()
+
+
+    def filter_date_from(self, queryset, name, value):
+        return sightings_on_local_days(queryset, start=value, end=None)
+
+    def filter_date_to(self, queryset, name, value):
+        return sightings_on_local_days(queryset, start=None, end=value)
 
 
 def _url_builder(name: str, sample):
@@ -140,8 +154,9 @@ class _Features:
         url = self.sighting_url(sighting.pk) if sighting.organization_id in self.members else individual_url
         props = {
             "id": sighting.pk,
-            "date": sighting.observed_at.date().isoformat(),
-            "observed_at": sighting.observed_at.isoformat(),
+            "date": sighting.observed_local.date().isoformat(),
+            "observed_at": sighting.observed_local.isoformat(),
+            "time_zone": sighting.time_zone,
             "status": sighting.status,
             "status_label": self.status_labels.get(sighting.status, sighting.status),
             "individual": individual.code if individual else None,
@@ -280,16 +295,28 @@ def individual_list(request: HttpRequest) -> HttpResponse:
         sighting__individual=OuterRef("pk"), sighting__status__in=REFERENCE_STATUSES
     ).order_by("-sighting__observed_at", "pk").values("uuid")[:1]
     page = Paginator(individuals.annotate(cover_uuid=Subquery(cover)), 48).get_page(request.GET.get("page"))
-    visible = Sighting.objects.filter(pk__in=catalog_sightings_for(request.user).values("pk"))
-    stats = {
-        row["individual"]: row
-        for row in visible.filter(individual__in=[i.pk for i in page])
-        .values("individual").annotate(n=Count("pk"), first=Min("observed_at"), last=Max("observed_at"))
-    }
+    stats = _local_stats(request.user, [i.pk for i in page])
     for individual in page:
         individual.stats = stats.get(individual.pk)
         individual.cover_url = _url_or_none("image_thumb", individual.cover_uuid) if individual.cover_uuid else None
     return render(request, "catalog/individual_list.html", {"page": page, "query": query})
+
+
+def _local_stats(user, individual_ids: list[int]) -> dict[int, dict]:
+    """Count and first/last local dates of each individual's visible sightings.
+
+    Dates are those of each sighting's own zone: a night capture at 03:22 local time must not
+    show as the day before, which Min/Max in UTC would.
+    """
+    visible = Sighting.objects.filter(pk__in=catalog_sightings_for(user).values("pk"), individual__in=individual_ids)
+    rows = visible.values_list("individual", "observed_at", "location__time_zone", "station__location__time_zone")
+    stats: dict[int, dict] = {}
+    for individual_id, observed_at, zone_name, station_zone in rows.order_by():
+        day = local_date(observed_at, zone_name or station_zone)
+        row = stats.setdefault(individual_id, {"n": 0, "first": day, "last": day})
+        row["n"] += 1
+        row["first"], row["last"] = min(row["first"], day), max(row["last"], day)
+    return stats
 
 
 def _individual_track(user, individual: Individual) -> tuple[list[Sighting], list[dict], list[geo.TrackPoint]]:
@@ -299,30 +326,50 @@ def _individual_track(user, individual: Individual) -> tuple[list[Sighting], lis
     sightings = list(visible)
     props = [builder.properties(s) for s in sightings]
     track = [
-        geo.TrackPoint(when=s.observed_at, lat=p["lat"], lon=p["lon"], station=s.station_id)
+        geo.TrackPoint(when=s.observed_local, lat=p["lat"], lon=p["lon"], station=s.station_id)
         for s, p in zip(sightings, props) if p["lat"] is not None
     ]
     return sightings, props, track
 
 
+def _withdrawn_notice(request: HttpRequest, individual: Individual) -> HttpResponse:
+    """The page of an individual whose founding decision was undone: say so, rather than 404."""
+    founded = (
+        ReviewDecision.objects.filter(individual=individual, action=ReviewAction.NEW_INDIVIDUAL)
+        .filter(sighting__in=sightings_for(request.user).values("pk"))
+        .select_related("sighting").order_by("-pk").first()
+    )
+    undone = founded.undone_by if founded is not None and hasattr(founded, "undone_by") else None
+    return render(request, "catalog/individual_withdrawn.html", {
+        "individual": individual, "founded": founded, "undone": undone,
+        "sighting_url": _url_or_none("sighting_detail", founded.sighting_id) if founded else None,
+    })
+
+
 @login_required
 def individual_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    withdrawn = Individual.objects.filter(pk=pk, status=IndividualStatus.WITHDRAWN).first()
+    if withdrawn is not None and request.user.is_authenticated:
+        return _withdrawn_notice(request, withdrawn)
     individual = get_object_or_404(individuals_for(request.user), pk=pk)
     sightings, props, track = _individual_track(request.user, individual)
     gallery_images = (
         images_for(request.user)
         .filter(sighting__individual=individual, sighting__status__in=REFERENCE_STATUSES)
+        .select_related("sighting__location", "sighting__station__location")  # dated in their zone
         .order_by("-sighting__observed_at", "pk")
     )
     by_part = defaultdict(list)
     for image in gallery_images:
         by_part[image.body_part].append({"image": image, "thumb": _url_or_none("image_thumb", image.uuid)})
     gallery = [(label, by_part[value]) for value, label in BodyPart.choices if by_part.get(value)]
-    dates = [s.observed_at for s in sightings]
     return render(request, "catalog/individual_detail.html", {
         "individual": individual,
-        "first_seen": min(dates) if dates else individual.first_seen,
-        "last_seen": max(dates) if dates else individual.last_seen,
+        # Dated in the zones of the first and last sightings (the list is in time order).
+        "first_seen": sightings[0].observed_at if sightings else individual.first_seen,
+        "last_seen": sightings[-1].observed_at if sightings else individual.last_seen,
+        "first_zone": sightings[0].time_zone if sightings else "UTC",
+        "last_zone": sightings[-1].time_zone if sightings else "UTC",
         "timeline": list(zip(sightings, props)),
         "gallery": gallery,
         "summary": geo.movement_summary(track),
@@ -364,12 +411,19 @@ def sighting_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # URL names only, so catalog keeps no import of matching.
     runs = getattr(sighting, "match_runs", None)
     latest_run = runs.order_by("-pk").values_list("pk", flat=True).first() if runs is not None else None
+    # Viewers may read the sighting but not edit it: they get no edit link to be refused at.
+    contributes = user_can(request.user, sighting.organization_id, Role.CONTRIBUTOR)
     links = [
         (_("Identification results"), _url_or_none("run_detail", latest_run) if latest_run else None),
-        (_("Edit details and boxes"), _url_or_none("sighting_edit", sighting.pk) if sighting.status in EDITABLE_STATUSES else None),
+        (_("Edit details and boxes"), _url_or_none("sighting_edit", sighting.pk) if contributes and sighting.status in EDITABLE_STATUSES else None),
+        (_("Edit date, place and notes"), _url_or_none("sighting_edit", sighting.pk)
+         if contributes and sighting.status in DETAILS_EDITABLE_STATUSES and sighting.status not in EDITABLE_STATUSES
+         else None),
     ]
     return render(request, "catalog/sighting_detail.html", {
         "links": [(label, url) for label, url in links if url],
+        "can_withdraw": sighting_can_withdraw(request.user, sighting),
+        "withdrawal": next((d for d in sighting.decisions.all() if d.action == ReviewAction.WITHDRAW), None),
         "sighting": sighting,
         "lat": props["lat"], "lon": props["lon"], "exact": props["exact"],
         "point_geojson": {"type": "FeatureCollection", "features": [feature] if feature else []},

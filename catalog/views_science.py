@@ -13,17 +13,28 @@ from django.utils.translation import gettext_lazy
 from django import forms
 
 from catalog.exports.params import PopulationForm, ScienceQueryForm
+from catalog.exports.left_out import left_out_counts, left_out_for, reason_texts
 from catalog.exports.population import population_for
 from catalog.exports.responses import FORMATS, PERIOD_FORMATS, export_response
 from catalog.imports.jobs import import_job_start
 from catalog.models import ImportJob, ImportKind, ImportState, Location, Role
 from catalog.selectors import organizations_for
+from catalog.study_areas import setup_locations_for
 
 
 @login_required
 def exports(request: HttpRequest) -> HttpResponse:
     form = ScienceQueryForm(request.GET or None)
-    return render(request, "catalog/exports.html", {"form": form, "formats": FORMATS, "query": request.GET.urlencode()})
+    scope = form.scope() if form.is_bound and form.is_valid() else ScienceQueryForm.empty_scope()
+    # Said before the download, per format: the files and their headers say it again.
+    counts = left_out_counts(request.user, scope)
+    texts = reason_texts()
+    left_out = {
+        fmt: [(n, texts[reason]) for reason, n in left_out_for(fmt, counts).items()] for fmt in FORMATS
+    }
+    return render(request, "catalog/exports.html", {
+        "form": form, "formats": FORMATS, "query": request.GET.urlencode(), "left_out": left_out,
+    })
 
 
 @login_required
@@ -75,6 +86,8 @@ class ImportForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["organization"].queryset = organizations_for(user, Role.CONTRIBUTOR)
+        # The user's organisations' study areas and the shared ones, as on the set-up pages.
+        self.fields["location"].queryset = setup_locations_for(user)
 
 
 @login_required

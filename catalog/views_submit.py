@@ -1,8 +1,6 @@
 """Submission pages: upload photos (or a zip), then boxes, body parts, date, place and notes."""
 
 import json
-from zoneinfo import ZoneInfo
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -12,13 +10,16 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from catalog.forms_submit import DetailsForm, SubmitForm
+from catalog.local_time import in_zone
 from catalog.models import BodyPart, BoxSource, Role
 from catalog.privacy import station_point_for
-from catalog.selectors import organizations_for, sightings_for, stations_for, user_can
-from catalog.submission import EDITABLE_STATUSES, image_annotate, sighting_details_update, submission_create
+from catalog.selectors import organizations_for, sightings_for, user_can
+from catalog.study_areas import setup_locations_for, submission_stations_for
+from catalog.submission import DETAILS_EDITABLE_STATUSES, EDITABLE_STATUSES, image_annotate, sighting_details_update, submission_create
+from catalog.withdrawal import sighting_withdraw
 
 
 def _station_points(user, stations) -> list[dict]:
@@ -31,7 +32,7 @@ def _station_points(user, stations) -> list[dict]:
 
 
 def _map_context(user) -> dict:
-    stations = stations_for(user)
+    stations = submission_stations_for(user)
     tiles = settings.LEAFLET_CONFIG.get("TILES") or []
     return {
         "stations_json": _station_points(user, stations),
@@ -47,7 +48,10 @@ def submit(request: HttpRequest) -> HttpResponse:
     organizations = organizations_for(request.user, Role.CONTRIBUTOR)
     if not organizations.exists():
         raise PermissionDenied(_("You are not a contributor of any organisation."))
-    form = SubmitForm(request.POST or None, organizations=organizations, stations=stations_for(request.user))
+    form = SubmitForm(
+        request.POST or None, organizations=organizations, stations=submission_stations_for(request.user),
+        locations=setup_locations_for(request.user),
+    )
     result = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -55,6 +59,7 @@ def submit(request: HttpRequest) -> HttpResponse:
             result = submission_create(
                 organization=data["organization"], submitted_by=request.user,
                 files=request.FILES.getlist("files"), observed_at=data["observed_at"],
+                location=data["location"] or (data["station"].location if data["station"] else None),
                 station=data["station"], latitude=data["latitude"], longitude=data["longitude"],
                 notes=data["notes"], body_part=data["body_part"],
             )
@@ -70,8 +75,7 @@ def submit(request: HttpRequest) -> HttpResponse:
 
 
 def _local_input_value(sighting) -> str:
-    zone = ZoneInfo(sighting.location.time_zone) if sighting.location_id else ZoneInfo("UTC")
-    return sighting.observed_at.astimezone(zone).strftime("%Y-%m-%dT%H:%M:%S")
+    return in_zone(sighting.observed_at, sighting.time_zone).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _parse_box(raw: str) -> tuple[int, int, int, int] | None:
@@ -92,23 +96,27 @@ def sighting_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if not user_can(request.user, sighting.organization_id, Role.CONTRIBUTOR):
         raise PermissionDenied(_("Only contributors of the sighting's organisation may edit it."))
     images = list(sighting.images.all())
-    stations = stations_for(request.user)
+    stations = submission_stations_for(request.user)
     initial = {
-        "observed_at": _local_input_value(sighting), "station": sighting.station_id,
+        "observed_at": _local_input_value(sighting), "station": sighting.station_id, "location": sighting.location_id,
         "latitude": sighting.latitude, "longitude": sighting.longitude, "notes": sighting.notes,
     }
-    form = DetailsForm(request.POST or None, initial=initial, stations=stations)
+    form = DetailsForm(request.POST or None, initial=initial, stations=stations, locations=setup_locations_for(request.user))
+    # Named, because a field team may be in another zone than its study area.
+    form.fields["observed_at"].label = _("Date and time, local time of the place (%(zone)s)") % {"zone": sighting.time_zone}
     errors: list[str] = []
     editable = sighting.status in EDITABLE_STATUSES
-    if request.method == "POST" and editable and form.is_valid():
+    details_editable = sighting.status in DETAILS_EDITABLE_STATUSES
+    if request.method == "POST" and details_editable and form.is_valid():
         data = form.cleaned_data
         try:
             with transaction.atomic():
                 sighting_details_update(
                     sighting=sighting, user=request.user, observed_at=data["observed_at"], station=data["station"],
+                    location=data["location"],
                     latitude=data["latitude"], longitude=data["longitude"], notes=data["notes"],
                 )
-                for image in images:
+                for image in images if editable else []:
                     box = _parse_box(request.POST.get(f"box-{image.pk}", ""))
                     image_annotate(
                         image=image, user=request.user,
@@ -118,7 +126,7 @@ def sighting_edit(request: HttpRequest, pk: int) -> HttpResponse:
         except ValidationError as exc:
             errors = exc.messages
         else:
-            if "identify" in request.POST:
+            if "identify" in request.POST and editable:
                 return redirect("run_start", pk=sighting.pk)
             messages.success(request, _("Saved."))
             return redirect("sighting_edit", pk=sighting.pk)
@@ -132,8 +140,23 @@ def sighting_edit(request: HttpRequest, pk: int) -> HttpResponse:
     latest_run = sighting.match_runs.order_by("-pk").first()
     context = {
         "sighting": sighting, "form": form, "rows": rows, "errors": errors, "editable": editable,
+        "details_editable": details_editable,
         "body_parts": BodyPart.choices, "latest_run": latest_run,
         "boxes_url": reverse("boxes_suggest", args=[sighting.pk]),
         **_map_context(request.user),
     }
     return render(request, "catalog/submit_images.html", context, status=400 if errors or form.errors else 200)
+
+
+@login_required
+@require_POST
+def sighting_withdraw_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Withdraw a sighting with a reason (the detail page's form); the audit log keeps it."""
+    sighting = get_object_or_404(sightings_for(request.user), pk=pk)
+    try:
+        sighting_withdraw(sighting=sighting, user=request.user, reason=request.POST.get("reason", ""))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("The sighting is withdrawn; it stays in the audit log."))
+    return redirect("sighting_detail", pk=sighting.pk)

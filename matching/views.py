@@ -19,12 +19,13 @@ from PIL import Image
 
 from catalog.models import REFERENCE_STATUSES, BodyPart, Role
 from catalog.review import review_state_token
+from catalog.submission import EDITABLE_STATUSES
 from catalog.selectors import images_for, individuals_for, locations_for, sightings_for, user_can
 from matching import overlays
 from matching.engine import calibration
 from matching.forms import RunFiltersForm
 from matching.models import MatchCandidate, MatchRun, RunMode, RunState
-from matching.runs import ACTIVE_STATES, match_run_retry, match_run_start, run_is_stale
+from matching.runs import ACTIVE_STATES, STARTABLE_STATUSES, match_run_retry, match_run_start, run_is_stale
 
 logger = logging.getLogger(__name__)
 OTHER_REFERENCES_SHOWN = 12
@@ -83,8 +84,11 @@ def run_start(request: HttpRequest, pk: int) -> HttpResponse:
             form.add_error(None, exc)
         else:
             return redirect("run_detail", pk=run.pk)
-    return render(request, "matching/run_start.html", {"sighting": sighting, "form": form, "previous": previous},
-                  status=400 if form.errors else 200)
+    # A decided sighting can't be re-identified: the page says why instead of offering a start
+    # that would be refused.
+    return render(request, "matching/run_start.html", {
+        "sighting": sighting, "form": form, "previous": previous, "startable": sighting.status in STARTABLE_STATUSES,
+    }, status=400 if form.errors else 200)
 
 
 def _status(run: MatchRun) -> dict:
@@ -174,6 +178,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "decisions": list(sighting.decisions.select_related("user", "individual", "previous_individual")[:10]),
         "individual_url": _url_or_none("individual_detail", sighting.individual_id) if sighting.individual_id else None,
         "active": run.state in ACTIVE_STATES,
+        "can_rerun": sighting.status in STARTABLE_STATUSES,
         "calibration": _calibration(run.calibration_version),
     }
     return render(request, "matching/run_detail.html", context)
@@ -262,4 +267,7 @@ def my_sightings(request: HttpRequest) -> HttpResponse:
     if mine:
         qs = qs.filter(submitted_by=request.user)
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    for sighting in page:
+        # Boxes can be added only while the sighting can still be edited (catalog.submission).
+        sighting.can_add_boxes = sighting.status in EDITABLE_STATUSES
     return render(request, "matching/sighting_list.html", {"page": page, "mine": mine, "states": dict(RunState.choices)})

@@ -1,5 +1,6 @@
 """API serializers. Coordinates always pass through catalog.privacy for the requesting user."""
 
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
@@ -17,7 +18,7 @@ from catalog.models import (
     SightingImage,
 )
 from catalog.review import review_state_token
-from catalog.exports.common import point_for_sighting
+from catalog.exports.common import iso, point_for_sighting
 from catalog.privacy import coarsen, sees_exact, station_point_for
 
 
@@ -93,18 +94,29 @@ class ImageSerializer(serializers.ModelSerializer):
         # EXIF GPS is as sensitive as the sighting's own point.
         if not sees_exact(_user(self), obj.sighting.organization_id):
             data["exif_latitude"], data["exif_longitude"] = coarsen(obj.exif_latitude, obj.exif_longitude)
+        data["exif_datetime"] = iso(obj.exif_datetime, obj.sighting.time_zone) or None
         return data
+
+
+class LocalDateTimeField(serializers.DateTimeField):
+    """Aware values are kept; a naive one stays naive, to be read in the study area's zone."""
+
+    def enforce_timezone(self, value):
+        return value if timezone.is_naive(value) else super().enforce_timezone(value)
 
 
 class SightingSerializer(serializers.ModelSerializer):
     individual_code = serializers.CharField(source="individual.code", read_only=True, default=None)
     coordinates_exact = serializers.SerializerMethodField()
+    time_zone = serializers.CharField(
+        read_only=True, help_text=_("IANA zone of the study area; observed_at is given with its offset."),
+    )
     image_count = serializers.IntegerField(read_only=True, default=None)
 
     class Meta:
         model = Sighting
         fields = [
-            "id", "uuid", "organization", "submitted_by", "observed_at", "location", "station",
+            "id", "uuid", "organization", "submitted_by", "observed_at", "time_zone", "location", "station",
             "latitude", "longitude", "coordinates_exact", "notes", "status", "individual", "individual_code",
             "external_id", "image_count", "created_at", "updated_at",
         ]
@@ -116,6 +128,8 @@ class SightingSerializer(serializers.ModelSerializer):
     def to_representation(self, obj: Sighting) -> dict:
         data = super().to_representation(obj)
         data["latitude"], data["longitude"], _exact = point_for_sighting(_user(self), obj)
+        # Local time of the study area with its offset, as on the pages and in the exports.
+        data["observed_at"] = iso(obj.observed_at, obj.time_zone)
         return data
 
 
@@ -134,7 +148,9 @@ class SightingDetailSerializer(SightingSerializer):
 
 class SightingCreateSerializer(serializers.Serializer):
     organization = serializers.PrimaryKeyRelatedField(queryset=Organization.objects.all())
-    observed_at = serializers.DateTimeField()
+    observed_at = LocalDateTimeField(
+        help_text=_("With an offset, or without one for local time of the station's (or location's) study area."),
+    )
     location = serializers.PrimaryKeyRelatedField(queryset=Location.objects.all(), required=False, allow_null=True)
     station = serializers.PrimaryKeyRelatedField(queryset=CameraStation.objects.all(), required=False, allow_null=True)
     latitude = serializers.FloatField(required=False, allow_null=True, min_value=-90, max_value=90)
@@ -149,6 +165,10 @@ class SightingCreateSerializer(serializers.Serializer):
         if station is not None and location is not None and station.location_id != location.pk:
             raise serializers.ValidationError(_("The station is not in the chosen location."))
         return attrs
+
+
+class WithdrawInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=1000, help_text=_("Why the sighting is withdrawn; kept in the audit log."))
 
 
 class ImageUploadSerializer(serializers.Serializer):

@@ -50,8 +50,9 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
     def get_serializer_class(self):
         return s.RunDetailSerializer if self.action == "retrieve" else s.RunSerializer
 
+    # A run has a short, ranked list: returned whole, and the schema says so (no pagination).
     @extend_schema(responses={200: s.CandidateSerializer(many=True)})
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)
     def candidates(self, request, pk=None):
         run = self.get_object()
         return Response(s.CandidateSerializer(run.ranked_candidates, many=True).data)
@@ -122,3 +123,18 @@ class SightingWorkflowViewSet(SightingViewSet):
                 return Response({"detail": exc.messages[0]}, status=status.HTTP_409_CONFLICT)
             raise django_errors(exc) from exc
         return Response(s.DecisionSerializer(decision).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.WithdrawInputSerializer, responses={200: s.SightingDetailSerializer})
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request, pk=None):
+        """Withdraw the sighting with a reason (out of open counts, queues and exports; audited)."""
+        sighting = self.get_object()
+        data = s.WithdrawInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        sighting_withdraw = import_string("catalog.withdrawal.sighting_withdraw")
+        try:
+            sighting_withdraw(sighting=sighting, user=request.user, reason=data.validated_data["reason"])
+        except DjangoValidationError as exc:
+            raise django_errors(exc) from exc
+        sighting = self.get_queryset().get(pk=sighting.pk)
+        return Response(s.SightingDetailSerializer(sighting, context=self.get_serializer_context()).data)

@@ -92,7 +92,7 @@ def _media_ext(name: str) -> tuple[str, str]:
     return ext, "image/png" if ext == ".png" else "image/jpeg"
 
 
-def camtrap_dp_write(*, user: User, scope: ExportScope, directory: Path, include_media: bool = True) -> dict:
+def camtrap_dp_write(*, user: User, scope: ExportScope, directory: Path, include_media: bool = True, note: str = "") -> dict:
     """Write datapackage.json + the three CSVs (+ media/ files) into `directory`; returns a summary."""
     directory.mkdir(parents=True, exist_ok=True)
     sightings = list(sightings_to_export(user, scope))
@@ -197,6 +197,12 @@ def camtrap_dp_write(*, user: User, scope: ExportScope, directory: Path, include
     _write_csv(directory / "media.csv", MEDIA_COLUMNS, media_rows)
     _write_csv(directory / "observations.csv", OBSERVATION_COLUMNS, observation_rows)
     descriptor = _descriptor(deployments, list(individuals.values()), coarsened, scope, user)
+    # What was left out, and why, in the package itself (a sighting needs a station or a point).
+    left = note or (
+        f"Left out: {len(left_out)} sighting(s) without a camera station or a point." if left_out
+        else "No sighting in the chosen area and period is left out."
+    )
+    descriptor["description"] = " ".join(filter(None, [descriptor.get("description", ""), left]))
     (directory / "datapackage.json").write_text(json.dumps(descriptor, indent=2, ensure_ascii=False), encoding="utf-8")
     return {
         "deployments": len(deployment_rows), "media": len(media_rows), "observations": len(observation_rows),
@@ -253,10 +259,10 @@ def _descriptor(deployments: dict, individuals: list[dict], coarsened: bool, sco
     return descriptor
 
 
-def camtrap_dp_zip(*, user: User, scope: ExportScope, include_media: bool = True) -> bytes:
+def camtrap_dp_zip(*, user: User, scope: ExportScope, include_media: bool = True, note: str = "") -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "package"
-        camtrap_dp_write(user=user, scope=scope, directory=root, include_media=include_media)
+        camtrap_dp_write(user=user, scope=scope, directory=root, include_media=include_media, note=note)
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
             for path in sorted(root.rglob("*")):

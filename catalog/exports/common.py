@@ -1,14 +1,14 @@
 """Shared pieces of the exports: the scoped sightings, protected points, time formatting."""
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone as dt_timezone
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import date, datetime
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 
-from catalog.models import Location, Sighting
+from catalog.local_time import sightings_on_local_days, zone
+from catalog.models import Location, Sighting, SightingStatus
 from catalog.privacy import sighting_point_for
 from catalog.selectors import sightings_for
 
@@ -26,13 +26,15 @@ class ExportScope:
 
 
 def sightings_to_export(user: User, scope: ExportScope) -> QuerySet[Sighting]:
-    qs = sightings_for(user).select_related("station__location").prefetch_related("images")
+    # Withdrawn sightings were taken back by their organisation: in no export.
+    qs = (
+        sightings_for(user).exclude(status=SightingStatus.WITHDRAWN)
+        .select_related("station__location").prefetch_related("images")
+    )
     if scope.location is not None:
         qs = qs.filter(location=scope.location)
-    if scope.start is not None:
-        qs = qs.filter(observed_at__gte=datetime.combine(scope.start, time.min, tzinfo=dt_timezone.utc))
-    if scope.end is not None:
-        qs = qs.filter(observed_at__lte=datetime.combine(scope.end, time.max, tzinfo=dt_timezone.utc))
+    # The period is in local dates of each sighting's study area, as shown on every page.
+    qs = sightings_on_local_days(qs, start=scope.start, end=scope.end)
     if scope.identified_only:
         qs = qs.filter(individual__isnull=False)
     return qs.order_by("observed_at", "pk")
@@ -47,17 +49,15 @@ def point_for_sighting(user: User, sighting: Sighting) -> tuple[float | None, fl
 
 
 def zone_of(location: Location | None):
-    try:
-        return ZoneInfo(location.time_zone) if location and location.time_zone else dt_timezone.utc
-    except (ZoneInfoNotFoundError, ValueError):
-        return dt_timezone.utc
+    return zone(location.time_zone if location else None)
 
 
-def iso(value: datetime | None, location: Location | None = None) -> str:
-    """ISO 8601 with offset, in the study area's local time (camera-trap convention)."""
+def iso(value: datetime | None, where: Location | str | None = None) -> str:
+    """ISO 8601 with offset, in the local time of `where` (a study area or an IANA zone name)."""
     if value is None:
         return ""
-    return value.astimezone(zone_of(location)).isoformat(timespec="seconds")
+    name = where if isinstance(where, str) else (where.time_zone if where is not None else None)
+    return value.astimezone(zone(name)).isoformat(timespec="seconds")
 
 
 def grid_uncertainty_m() -> int:

@@ -15,7 +15,8 @@ def sightings_geojson(user: User, scope: ExportScope) -> dict:
             "properties": {
                 "uuid": str(s.uuid),
                 "organisation": s.organization.name,
-                "observed_at": iso(s.observed_at, s.location),
+                "observed_at": iso(s.observed_at, s.time_zone),
+                "time_zone": s.time_zone,
                 "location": s.location.name if s.location else None,
                 "station": s.station.code if s.station else None,
                 "status": s.status,

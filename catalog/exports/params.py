@@ -43,6 +43,10 @@ class ScienceQueryForm(forms.Form):
         data["media"] = data.get("media") != "0"
         return data
 
+    @staticmethod
+    def empty_scope() -> ExportScope:
+        return ExportScope()
+
     def scope(self) -> ExportScope:
         data = self.cleaned_data
         return ExportScope(location=data.get("location"), start=data.get("start"), end=data.get("end"))

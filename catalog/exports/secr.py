@@ -78,7 +78,7 @@ class SecrFiles:
     warnings: list[str]
 
 
-def secr_files(user: User, captures: Captures, *, detector: str = "proximity") -> SecrFiles:
+def secr_files(user: User, captures: Captures, *, detector: str = "proximity", left_out_note: str = "") -> SecrFiles:
     if detector not in DETECTORS:
         raise ValueError(f"detector must be one of {DETECTORS}")
     occasions = captures.occasions
@@ -110,6 +110,10 @@ def secr_files(user: User, captures: Captures, *, detector: str = "proximity") -
         )
     if captures.left_out:
         warnings.append(f"{captures.left_out} identified sighting(s) without a camera station are left out.")
+    else:
+        warnings.append("No identified sighting in the period is left out for want of a camera station.")
+    if left_out_note:
+        warnings.append(left_out_note)
 
     lat0, lon0 = _origin(points.values(), coarsened)
     labels = _station_labels(stations)

@@ -11,7 +11,7 @@ from catalog.models import IndividualStatus
 from catalog.selectors import individuals_for
 
 SIGHTING_COLUMNS = [
-    "sighting_uuid", "organisation", "observed_at", "location", "station", "latitude", "longitude",
+    "sighting_uuid", "organisation", "observed_at", "time_zone", "location", "station", "latitude", "longitude",
     "coordinates_exact", "status", "individual_code", "individual_name", "images", "external_id", "notes",
 ]
 INDIVIDUAL_COLUMNS = [
@@ -27,7 +27,7 @@ def sightings_csv(user: User, scope: ExportScope) -> str:
     for s in sightings_to_export(user, scope):
         lat, lon, exact = point_for_sighting(user, s)
         writer.writerow([
-            s.uuid, s.organization.name, iso(s.observed_at, s.location), s.location.name if s.location else "",
+            s.uuid, s.organization.name, iso(s.observed_at, s.time_zone), s.time_zone, s.location.name if s.location else "",
             s.station.code if s.station else "", "" if lat is None else lat, "" if lon is None else lon,
             str(exact).lower(), s.status, s.individual.code if s.individual else "",
             s.individual.name if s.individual else "", len(s.images.all()), s.external_id, s.notes,

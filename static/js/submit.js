@@ -115,6 +115,8 @@
     card.querySelectorAll("[data-box-action]").forEach(function (b) {
       b.addEventListener("click", function () { self[b.dataset.boxAction](); });
     });
+    // A sighting that can't be edited shows its boxes, but they can't be redrawn.
+    if (card.closest("[data-readonly]")) { this.render(); return; }
     this.svg.addEventListener("pointerdown", function (e) { self.start(e); });
     this.svg.addEventListener("pointermove", function (e) { self.move(e); });
     this.svg.addEventListener("pointerup", function (e) { self.end(e); });
@@ -199,7 +201,7 @@
     cards.forEach(function (c) { editors[c.dataset.imageId] = new Editor(c); });
     var status = document.getElementById("suggest-status");
     var needs = Object.keys(editors).some(function (id) { return !editors[id].box() && !editors[id].source.value; });
-    if (!status || !needs) return;
+    if (!status || !needs || !status.dataset.boxesUrl) return;
     status.textContent = text("t-looking", "");
     fetch(status.dataset.boxesUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) { return r.json(); })

@@ -253,7 +253,8 @@ def test_sighting_detail_links_to_the_identification_pages(client, world, alice)
     assert reverse("run_detail", args=[run.pk]) in html
     assert reverse("sighting_edit", args=[world["s3"].pk]) in html
     confirmed = client.get(reverse("sighting_detail", args=[world["s1"].pk])).content.decode()
-    assert reverse("sighting_edit", args=[world["s1"].pk]) not in confirmed
+    # A confirmed sighting's boxes stay as reviewed; only its date, place and notes can be set right.
+    assert "Edit details and boxes" not in confirmed and "Edit date, place and notes" in confirmed
 
 
 def test_map_data_and_profile_queries_do_not_grow_with_the_number_of_sightings(client, world, alice):

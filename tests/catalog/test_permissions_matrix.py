@@ -188,6 +188,15 @@ PAGES: dict[str, Page] = {
     "imports": Page("list"),
     "import_detail": Page("private", lambda w: {"pk": w.import_job.pk}, charlie=PRIVATE_GET),
     "import_report_csv": Page("private", lambda w: {"pk": w.import_job.pk}, charlie=PRIVATE_GET),
+    # Study areas and stations set up by org admins, withdrawal (issue 14). The world's study area
+    # is shared (no owner): both read it, only org admins (charlie) may add a station to it.
+    "setup_home": Page("list"),
+    "setup_location_new": Page("list", alice=(403,), charlie=(200,)),
+    "setup_location": Page("shared", lambda w: {"pk": w.location.pk}),
+    "setup_station_new": Page("shared", lambda w: {"pk": w.location.pk}, alice=(403,), charlie=(200,)),
+    "setup_station": Page("private", lambda w: {"pk": w.station.pk}, charlie=PRIVATE_GET),
+    "sighting_withdraw": Page("private", SIGHTING, method="post", alice=POST_ALICE, charlie=PRIVATE_GET),
+    "api-sighting-withdraw": Page("private", SIGHTING, method="post", alice=POST_ALICE, charlie=PRIVATE_GET),
 }
 
 

@@ -154,7 +154,9 @@ def test_undoing_a_new_individual_withdraws_it_from_the_catalog_but_keeps_it_for
     assert founded not in individuals_for(alice)
     assert ReviewDecision.objects.filter(individual=founded, action=ReviewAction.NEW_INDIVIDUAL).exists()
     assert founded.code not in client.get(reverse("api-individual-list")).content.decode()
-    assert client.get(reverse("individual_detail", args=[founded.pk])).status_code == 404
+    # Its page stays, saying it was withdrawn (issue 14), instead of a 404.
+    page = client.get(reverse("individual_detail", args=[founded.pk]))
+    assert page.status_code == 200 and 'id="withdrawn-notice"' in page.content.decode()
     with pytest.raises(ValidationError, match="withdrawn"):
         review.review_confirm(sighting=pending, individual=founded, reviewer=alice)
     # Deciding "new individual" again founds the next code; the withdrawn one stays out of the catalog.

@@ -1,0 +1,52 @@
+"""Forms of the study-area and camera-station set-up pages (org admins)."""
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from catalog.local_time import zone_choices
+from catalog.models import LATITUDE_VALIDATORS, LONGITUDE_VALIDATORS
+
+
+class LocationForm(forms.Form):
+    organization = forms.ModelChoiceField(queryset=None, label=_("Organisation"), empty_label=None)
+    name = forms.CharField(max_length=200, label=_("Name"))
+    country = forms.CharField(max_length=100, required=False, label=_("Country"))
+    time_zone = forms.ChoiceField(
+        choices=(), initial="UTC", label=_("Time zone"),
+        help_text=_("Camera clocks and every date-time of the area's sightings are read and shown in this zone."),
+    )
+    boundary_geojson = forms.CharField(
+        required=False, label=_("Boundary (GeoJSON)"), widget=forms.Textarea(attrs={"rows": 3, "class": "geojson"}),
+        help_text=_("Click the map to draw the boundary corner by corner, or paste a GeoJSON polygon."),
+    )
+
+    def __init__(self, *args, organizations=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["organization"].queryset = organizations
+        self.fields["time_zone"].choices = zone_choices()
+
+
+class StationForm(forms.Form):
+    organization = forms.ModelChoiceField(queryset=None, label=_("Organisation"), empty_label=None)
+    location = forms.ModelChoiceField(queryset=None, label=_("Study area"), empty_label=None)
+    code = forms.CharField(max_length=100, label=_("Code"))
+    latitude = forms.FloatField(validators=LATITUDE_VALIDATORS, label=_("Latitude"),
+                                widget=forms.NumberInput(attrs={"step": "any"}))
+    longitude = forms.FloatField(validators=LONGITUDE_VALIDATORS, label=_("Longitude"),
+                                 widget=forms.NumberInput(attrs={"step": "any"}))
+    operating_from = forms.DateField(required=False, label=_("Operating from"),
+                                     widget=forms.DateInput(attrs={"type": "date"}))
+    operating_to = forms.DateField(required=False, label=_("Operating to"),
+                                   widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, organizations=None, locations=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["organization"].queryset = organizations
+        self.fields["location"].queryset = locations
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("operating_from"), data.get("operating_to")
+        if start and end and end < start:
+            self.add_error("operating_to", _("The station stops operating before it starts."))
+        return data

@@ -473,4 +473,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # Ctrl-C: main's `finally` has stopped the servers
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

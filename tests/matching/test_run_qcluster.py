@@ -50,10 +50,25 @@ def _processes() -> dict[int, tuple[int, int, int]]:
     return found
 
 
-def _start(env, log: Path) -> tuple[subprocess.Popen, int]:
+@pytest.fixture
+def started():
+    """Supervisors started by a test; whatever a failing or interrupted test left is stopped."""
+    procs: list[subprocess.Popen] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _start(env, log: Path, started: list) -> tuple[subprocess.Popen, int]:
     """The supervisor in its own process group, once its cluster runs; returns it and the cluster's session."""
     proc = subprocess.Popen([sys.executable, "manage.py", "run_qcluster"], cwd=ROOT, env=env, stdout=log.open("w"),
                             stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_pytest)
+    started.append(proc)
     deadline = time.monotonic() + START_LIMIT_S
     while "running." not in log.read_text():
         assert proc.poll() is None, log.read_text()
@@ -91,18 +106,18 @@ def _assert_stops(proc, cluster_session: int, log: Path) -> None:
     [signal.SIGTERM],  # `kill -- -PGID`, `timeout`, a service manager
     [signal.SIGINT, signal.SIGTERM, signal.SIGTERM],  # Ctrl-C, then a trap's TERM, then impatience
 ])
-def test_a_signal_to_the_whole_process_group_stops_the_cluster_within_the_limit(site_env, tmp_path, signals):
+def test_a_signal_to_the_whole_process_group_stops_the_cluster_within_the_limit(site_env, tmp_path, started, signals):
     log = tmp_path / "cluster.log"
-    proc, cluster_session = _start(site_env, log)
+    proc, cluster_session = _start(site_env, log, started)
     for sig in signals:
         os.killpg(proc.pid, sig)
         time.sleep(0.05)
     _assert_stops(proc, cluster_session, log)
 
 
-def test_a_killed_supervisor_still_stops_its_cluster(site_env, tmp_path):
+def test_a_killed_supervisor_still_stops_its_cluster(site_env, tmp_path, started):
     log = tmp_path / "cluster.log"
-    proc, cluster_session = _start(site_env, log)
+    proc, cluster_session = _start(site_env, log, started)
     proc.kill()
     proc.wait(timeout=5)
     deadline = time.monotonic() + STOP_LIMIT_S

@@ -271,11 +271,16 @@ class _Heartbeat:
     def __exit__(self, exc_type, exc, tb) -> None:
         self.stop.set()
         if self.thread is not None:
-            self.thread.join(timeout=30)
+            # A beat stuck on a busy database may finish later: it only touches a working run of
+            # this attempt, which by then this run no longer is.
+            self.thread.join(timeout=5)
         if exc_type is not None and not issubclass(exc_type, Exception):
             # Interrupted in this process (SystemExit, KeyboardInterrupt): the attempt is over, so
             # a redelivery may take the run at once instead of waiting for the silence.
-            MatchRun.objects.filter(pk=self.run_id, attempts=self.attempt).update(heartbeat_at=None)
+            try:
+                MatchRun.objects.filter(pk=self.run_id, attempts=self.attempt).update(heartbeat_at=None)
+            except DatabaseError:  # the interruption itself matters more; the silence will tell
+                logger.warning("run %s: heartbeat not cleared", self.run_id, exc_info=True)
 
 
 def _sighting_after_failure(run: MatchRun) -> None:

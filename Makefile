@@ -39,20 +39,21 @@ var:
 	mkdir -p var
 
 # Web server and both queue clusters (interactive, bulk); Ctrl-C, `timeout` or a TERM to make
-# stops all three. The trap disarms itself and sends each process one TERM: a django-q cluster
-# that gets a second signal while it stops deadlocks and stays (seen with `kill 0`, which
-# re-triggered its own trap, and with timeout's signal to the whole process group), so the
-# clusters run in their own session (setsid) where only this trap signals them. The server runs
-# in the background so that the TERM make forwards to this shell is trapped at once (bash runs a
-# trap only after its foreground command ends, and runserver never ends).
+# stops all three. `run_qcluster` keeps each cluster in its own session and forwards it exactly
+# one TERM however many signals it gets (django-q2's plain `qcluster` hangs on a TERM to its
+# process group or a second signal while it stops), so a group signal and this trap's TERM may
+# both reach it. The server runs in the background so that the TERM make forwards to this shell
+# is trapped at once (bash runs a trap only after its foreground command ends, and runserver
+# never ends). A cluster still busy with a task after Q_STOP_GRACE_SECONDS (5 s here) is killed;
+# its task is taken up again later (identification runs by their heartbeat check).
 run: install var
 	DEBUG=1 DEMO_MODE=1 $(PY) manage.py migrate --noinput
 	-@DEBUG=1 $(PY) manage.py compilemessages -v0 --ignore=.venv --ignore=var 2>/dev/null
 	DEBUG=1 DEMO_MODE=1 $(PY) manage.py load_demo
 	@trap 'trap "" INT TERM; trap - EXIT; kill $$pids 2>/dev/null; wait' INT TERM EXIT; \
-	export DEBUG=1 DEMO_MODE=1; \
-	setsid $(PY) manage.py qcluster & pids=$$!; \
-	Q_CLUSTER_NAME=bulk setsid $(PY) manage.py qcluster & pids="$$pids $$!"; \
+	export DEBUG=1 DEMO_MODE=1 Q_STOP_GRACE_SECONDS=$${Q_STOP_GRACE_SECONDS:-5}; \
+	$(PY) manage.py run_qcluster & pids=$$!; \
+	Q_CLUSTER_NAME=bulk $(PY) manage.py run_qcluster & pids="$$pids $$!"; \
 	echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C stops the server and the workers)"; \
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload & server=$$!; pids="$$pids $$server"; \
 	wait $$server

@@ -63,6 +63,8 @@ class MatchRun(models.Model):
     progress_total = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # Written by the worker while it works (matching.runs); a long silence means it died.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     likely_new = models.BooleanField(default=False)
     top_score = models.FloatField(null=True, blank=True)
     calibration_version = models.CharField(max_length=32, blank=True)

@@ -4,14 +4,24 @@ The engine (matching.services.identify_run) computes candidates; this module own
 queued → extracting n/m → matching → done | failed, and the sighting's
 identifying → awaiting_review step. Every step is safe to repeat: a worker killed mid-run
 leaves the run in extracting/matching, and the redelivered task simply runs it again.
+
+A working attempt writes a heartbeat (each progress report, and a thread in between for long
+steps). A run silent for MATCHING_HEARTBEAT_STALE_SECONDS is queued again by
+match_runs_requeue_stale (a schedule on the interactive cluster, and the status page while it is
+watched), long before the queue's own redelivery after Q_CLUSTER["retry"]. The attempt number is
+the run's owner: an old worker that was only slow finds its attempt gone at its next report and
+stops, writing nothing.
 """
 
 import logging
+import threading
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import DatabaseError, connections, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_q.tasks import async_task
@@ -26,6 +36,13 @@ logger = logging.getLogger(__name__)
 # A run can be (re)started while the sighting is still undecided.
 STARTABLE_STATUSES = (SightingStatus.SUBMITTED, SightingStatus.IDENTIFYING, SightingStatus.AWAITING_REVIEW)
 ACTIVE_STATES = (RunState.QUEUED, RunState.EXTRACTING, RunState.MATCHING)
+# Claimed by a worker, so it must be beating.
+WORKING_STATES = (RunState.EXTRACTING, RunState.MATCHING)
+REQUEUE_TASK = "matching.tasks.requeue_stale_runs"
+
+
+class AttemptLost(Exception):
+    """This worker's attempt was taken for dead and the run queued again: stop and write nothing."""
 
 
 def _clean_filters(filters: dict | None) -> dict:
@@ -84,12 +101,8 @@ def match_run_start(
     )
     sighting.status = SightingStatus.IDENTIFYING
     sighting.save(update_fields=["status", "updated_at"])
-    # The worker must see the committed run; interactive work never shares a queue with bulk jobs.
-    transaction.on_commit(
-        lambda: async_task(
-            "matching.tasks.identify", run.pk, cluster=settings.QUEUE_INTERACTIVE, task_name=f"identify-run-{run.pk}"
-        )
-    )
+    # The worker must see the committed run.
+    transaction.on_commit(lambda: _enqueue(run.pk, 0))
     return run
 
 
@@ -97,6 +110,76 @@ def match_run_retry(*, run: MatchRun, requested_by: User | None) -> MatchRun:
     """Start a fresh run with the same mode, extractor and filters (the failed run stays as history)."""
     return match_run_start(
         sighting=run.sighting, requested_by=requested_by, extractor=run.extractor, filters=run.filters, mode=run.mode
+    )
+
+
+def run_heartbeat_stale(run: MatchRun) -> bool:
+    """True when a worker claimed the run but has been silent for MATCHING_HEARTBEAT_STALE_SECONDS."""
+    if run.state not in WORKING_STATES:
+        return False
+    if run.heartbeat_at is None:
+        return True
+    return (timezone.now() - run.heartbeat_at).total_seconds() > settings.MATCHING_HEARTBEAT_STALE_SECONDS
+
+
+def run_worker_stopped(run: MatchRun) -> bool:
+    """True while a run waits for another attempt because its worker stopped (silent, or requeued)."""
+    return run_heartbeat_stale(run) or (run.state == RunState.QUEUED and run.attempts > 0)
+
+
+def _enqueue(run_id: int, attempt: int) -> None:
+    # Interactive work never shares a queue with bulk jobs.
+    async_task("matching.tasks.identify", run_id, cluster=settings.QUEUE_INTERACTIVE,
+               task_name=f"identify-run-{run_id}" + (f"-attempt-{attempt + 1}" if attempt else ""))
+
+
+def match_run_requeue_stale(*, run_id: int) -> bool:
+    """Queue a silent run for another attempt, or fail it after max attempts; True when it moved.
+
+    Idempotent: the run leaves the working states here, so a second check finds nothing to do.
+    """
+    with transaction.atomic():
+        run = MatchRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or not run_heartbeat_stale(run):
+            return False  # finished, still beating, or already queued again by another check
+        if run.attempts >= max_attempts():
+            run.state = RunState.FAILED
+            run.error = _(
+                "The worker stopped %(n)d times before finishing this identification; gave up. Retry to start again."
+            ) % {"n": run.attempts}
+            run.finished_at = timezone.now()
+            run.heartbeat_at = None
+            run.save(update_fields=["state", "error", "finished_at", "heartbeat_at"])
+            _sighting_after_failure(run)
+            logger.warning("run %s: its worker stopped on each of %d attempts; failed", run.pk, run.attempts)
+            return True
+        run.state = RunState.QUEUED
+        run.progress_done = 0
+        run.heartbeat_at = None
+        run.save(update_fields=["state", "progress_done", "heartbeat_at"])
+        attempt = run.attempts
+        transaction.on_commit(lambda: _enqueue(run_id, attempt))
+    logger.warning("run %s: no heartbeat from its worker (attempt %d); queued again", run_id, attempt)
+    return True
+
+
+def match_runs_requeue_stale() -> int:
+    """The periodic check: requeue every run whose worker went silent; returns how many moved."""
+    cutoff = timezone.now() - timedelta(seconds=settings.MATCHING_HEARTBEAT_STALE_SECONDS)
+    silent = MatchRun.objects.filter(state__in=WORKING_STATES).filter(
+        Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=cutoff)
+    )
+    return sum(match_run_requeue_stale(run_id=pk) for pk in silent.values_list("pk", flat=True))
+
+
+def requeue_schedule_ensure() -> None:
+    """Create or refresh the interactive cluster's once-a-minute check for silent runs."""
+    from django_q.models import Schedule
+
+    Schedule.objects.update_or_create(
+        func=REQUEUE_TASK,
+        defaults={"name": "Requeue identification runs whose worker stopped", "schedule_type": Schedule.MINUTES,
+                  "minutes": 1, "repeats": -1, "cluster": settings.QUEUE_INTERACTIVE},
     )
 
 
@@ -115,6 +198,8 @@ def _claim(run_id: int) -> MatchRun | None:
         run = MatchRun.objects.select_for_update().select_related("sighting").filter(pk=run_id).first()
         if run is None or run.state in (RunState.DONE, RunState.FAILED):
             return None  # deleted, finished, or superseded: a redelivered task is a no-op
+        if run.state in WORKING_STATES and not run_heartbeat_stale(run):
+            return None  # a live worker has it: this is the other of two deliveries (redelivery, requeue)
         run.attempts += 1
         if run.attempts > max_attempts():
             run.state = RunState.FAILED
@@ -127,21 +212,87 @@ def _claim(run_id: int) -> MatchRun | None:
         run.progress_done = 0
         run.error = ""
         run.started_at = run.started_at or timezone.now()
-        run.save(update_fields=["state", "progress_done", "error", "started_at", "attempts"])
+        run.heartbeat_at = timezone.now()
+        run.save(update_fields=["state", "progress_done", "error", "started_at", "attempts", "heartbeat_at"])
         # A rerun after a crash starts from a clean slate: no duplicate candidates.
         MatchCandidate.objects.filter(run=run).delete()
         return run
 
 
-def _progress(run_id: int):
+def _attempt_lost(run_id: int, attempt: int, *, lock: bool = False) -> bool:
+    runs = MatchRun.objects.filter(pk=run_id)
+    if lock and transaction.get_connection().in_atomic_block:
+        runs = runs.select_for_update()
+    row = runs.values_list("attempts", "state").first()
+    # Another attempt claimed it, or a check queued it again; a superseded run (failed with the
+    # same attempt) may still finish its computation as history.
+    return row is not None and (row[0] != attempt or row[1] == RunState.QUEUED)
+
+
+def _progress(run_id: int, attempt: int):
     def report(stage: str, done: int, total: int) -> None:
+        if stage == "saving":
+            # Called first inside the engine's transaction that writes the candidates: the row lock
+            # held to its commit keeps a requeue and this write from crossing.
+            if _attempt_lost(run_id, attempt, lock=True):
+                raise AttemptLost(run_id)
+            return
         state = RunState.MATCHING if stage == "matching" else RunState.EXTRACTING
-        # Only an active run moves; a superseded run must not come back to life.
-        MatchRun.objects.filter(pk=run_id, state__in=ACTIVE_STATES).update(
-            state=state, progress_done=done, progress_total=total
+        # Only this attempt's working run moves; a superseded run must not come back to life.
+        moved = MatchRun.objects.filter(pk=run_id, attempts=attempt, state__in=WORKING_STATES).update(
+            state=state, progress_done=done, progress_total=total, heartbeat_at=timezone.now()
         )
+        if not moved and _attempt_lost(run_id, attempt):
+            raise AttemptLost(run_id)
 
     return report
+
+
+class _Heartbeat:
+    """Beats for one attempt from a thread, so that a long step without progress reports (the
+    first run's catalog extraction, a slow batch) is not taken for a dead worker."""
+
+    def __init__(self, run_id: int, attempt: int):
+        self.run_id, self.attempt = run_id, attempt
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def __enter__(self) -> "_Heartbeat":
+        period = float(settings.MATCHING_HEARTBEAT_SECONDS)
+        if period > 0:
+            self.thread = threading.Thread(target=self._beat, args=(period,), daemon=True,
+                                           name=f"heartbeat-run-{self.run_id}")
+            self.thread.start()
+        return self
+
+    def _beat(self, period: float) -> None:
+        try:
+            while not self.stop.wait(period):
+                try:
+                    alive = MatchRun.objects.filter(
+                        pk=self.run_id, attempts=self.attempt, state__in=WORKING_STATES
+                    ).update(heartbeat_at=timezone.now())
+                except DatabaseError:  # a busy database: the next beat may get through
+                    logger.warning("run %s: heartbeat not written", self.run_id, exc_info=True)
+                    continue
+                if not alive:
+                    return  # finished, superseded or given to another attempt
+        finally:
+            connections.close_all()  # this thread's own connections
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.stop.set()
+        if self.thread is not None:
+            # A beat stuck on a busy database may finish later: it only touches a working run of
+            # this attempt, which by then this run no longer is.
+            self.thread.join(timeout=5)
+        if exc_type is not None and not issubclass(exc_type, Exception):
+            # Interrupted in this process (SystemExit, KeyboardInterrupt): the attempt is over, so
+            # a redelivery may take the run at once instead of waiting for the silence.
+            try:
+                MatchRun.objects.filter(pk=self.run_id, attempts=self.attempt).update(heartbeat_at=None)
+            except DatabaseError:  # the interruption itself matters more; the silence will tell
+                logger.warning("run %s: heartbeat not cleared", self.run_id, exc_info=True)
 
 
 def _sighting_after_failure(run: MatchRun) -> None:
@@ -158,14 +309,20 @@ def match_run_execute(*, run_id: int) -> MatchRun | None:
     run = _claim(run_id)
     if run is None:
         return None
+    attempt = run.attempts
     try:
         # Long: outside any transaction, so the web server keeps writing meanwhile.
-        services.identify_run(run=run, progress=_progress(run.pk))
+        with _Heartbeat(run.pk, attempt):
+            services.identify_run(run=run, progress=_progress(run.pk, attempt))
+    except AttemptLost:
+        logger.warning("run %s: attempt %d was taken for dead and queued again; this worker stops", run.pk, attempt)
+        return None
     except Exception as exc:
         logger.exception("identification run %s failed", run.pk)
         with transaction.atomic():
-            updated = MatchRun.objects.filter(pk=run.pk, state__in=ACTIVE_STATES).update(
-                state=RunState.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=timezone.now()
+            updated = MatchRun.objects.filter(pk=run.pk, attempts=attempt, state__in=WORKING_STATES).update(
+                state=RunState.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=timezone.now(),
+                heartbeat_at=None,
             )
             if updated:
                 _sighting_after_failure(run)
@@ -173,6 +330,10 @@ def match_run_execute(*, run_id: int) -> MatchRun | None:
         return run
     with transaction.atomic():
         locked = MatchRun.objects.select_for_update().get(pk=run.pk)
+        if locked.attempts != attempt or locked.state == RunState.QUEUED:
+            # Taken for dead while it finished: the other attempt's answer is the run's, and a
+            # run is finished once.
+            return None
         superseded = MatchRun.objects.filter(sighting_id=run.sighting_id, pk__gt=run.pk).exists()
         if locked.state not in ACTIVE_STATES or superseded:
             # Superseded while it ran (the engine's save may have rewritten the state): its
@@ -186,7 +347,8 @@ def match_run_execute(*, run_id: int) -> MatchRun | None:
         locked.state = RunState.DONE
         locked.progress_done = locked.progress_total
         locked.finished_at = timezone.now()
-        locked.save(update_fields=["state", "progress_done", "finished_at"])
+        locked.heartbeat_at = None
+        locked.save(update_fields=["state", "progress_done", "finished_at", "heartbeat_at"])
         Sighting.objects.filter(pk=run.sighting_id, status=SightingStatus.IDENTIFYING).update(
             status=SightingStatus.AWAITING_REVIEW, updated_at=timezone.now()
         )

@@ -319,6 +319,8 @@ def identify_run(*, run: MatchRun, progress: Callable[[str, int, int], None] | N
             likely_new_below=cal.likely_new_below if cal else 0.0, progress=progress,
         )
     with transaction.atomic():
+        if progress:  # first in the transaction: the caller may refuse the write (matching.runs)
+            progress("saving", len(images), len(images))
         run.candidates.all().delete()
         rows = []
         for rank, cand in enumerate(result.candidates[:MAX_CANDIDATES], start=1):

@@ -34,3 +34,8 @@ def reindex_catalog() -> int:
     for pk in ids:
         async_task("matching.tasks.index_sighting", pk, cluster=settings.QUEUE_BULK)
     return len(ids)
+
+
+def requeue_stale_runs() -> int:
+    """Interactive cluster, once a minute: queue again the runs whose worker stopped beating."""
+    return runs.match_runs_requeue_stale()

@@ -25,7 +25,10 @@ from matching import overlays
 from matching.engine import calibration
 from matching.forms import RunFiltersForm
 from matching.models import MatchCandidate, MatchRun, RunMode, RunState
-from matching.runs import ACTIVE_STATES, STARTABLE_STATUSES, match_run_retry, match_run_start, run_is_stale
+from matching.runs import (
+    ACTIVE_STATES, STARTABLE_STATUSES, match_run_requeue_stale, match_run_retry, match_run_start, max_attempts,
+    run_heartbeat_stale, run_is_stale, run_worker_stopped,
+)
 
 logger = logging.getLogger(__name__)
 OTHER_REFERENCES_SHOWN = 12
@@ -92,6 +95,11 @@ def run_start(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _status(run: MatchRun) -> dict:
+    worker_stopped = run_worker_stopped(run)
+    notice = ""
+    if worker_stopped:
+        notice = _("The worker stopped; retrying (attempt %(next)d of %(max)d).") % {
+            "next": min(run.attempts + 1, max_attempts()), "max": max_attempts()}
     return {
         "id": run.pk,
         "state": run.state,
@@ -101,14 +109,23 @@ def _status(run: MatchRun) -> dict:
         "error": run.error,
         "finished": run.state in (RunState.DONE, RunState.FAILED),
         "stale": run_is_stale(run),
+        "worker_stopped": worker_stopped,
+        "notice": notice,
     }
+
+
+def _requeue_if_silent(run: MatchRun) -> MatchRun:
+    # A watched run is taken up again at once; the schedule on the cluster covers unwatched ones.
+    if run_heartbeat_stale(run) and match_run_requeue_stale(run_id=run.pk):
+        run.refresh_from_db()
+    return run
 
 
 @login_required
 @require_GET
 def run_status(request: HttpRequest, pk: int) -> JsonResponse:
     """Small JSON polled by results.js while the run is queued or working."""
-    run = get_object_or_404(_runs_for(request.user), pk=pk)
+    run = _requeue_if_silent(get_object_or_404(_runs_for(request.user), pk=pk))
     return JsonResponse(_status(run))
 
 
@@ -142,7 +159,7 @@ def _calibration(version: str) -> calibration.Calibration | None:
 @require_GET
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Progress while the run works, then the ranked individuals with overlays and review actions."""
-    run = get_object_or_404(_runs_for(request.user), pk=pk)
+    run = _requeue_if_silent(get_object_or_404(_runs_for(request.user), pk=pk))
     sighting = run.sighting
     candidates = list(
         run.candidates.select_related("individual", "query_image", "reference_image").order_by("rank")

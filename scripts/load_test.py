@@ -27,6 +27,7 @@ there); nothing is patched.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import io
 import ipaddress
 import os
@@ -155,23 +156,43 @@ def start_servers(args, env: dict, port: int, log_dir: Path) -> list[subprocess.
          # Longer than any client's pause between requests, so an idle keep-alive connection is
          # never closed just as the client reuses it (as a reverse proxy would do it).
          "--keep-alive", "75"],
-        cwd=ROOT, env=env, stdout=logs["web"], stderr=subprocess.STDOUT, start_new_session=True))
-    procs.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
-                                  stdout=logs["interactive"], stderr=subprocess.STDOUT, start_new_session=True))
-    procs.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env={**env, "Q_CLUSTER_NAME": "bulk"},
-                                  stdout=logs["bulk"], stderr=subprocess.STDOUT, start_new_session=True))
+        cwd=ROOT, env=env, stdout=logs["web"], stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=_die_with_parent))
+    # run_qcluster, not qcluster: the stop below signals each process group, which leaves django-q2's
+    # plain qcluster hanging. Every server gets one TERM if this script dies, however it dies.
+    procs.append(subprocess.Popen([sys.executable, "manage.py", "run_qcluster"], cwd=ROOT, env=env,
+                                  stdout=logs["interactive"], stderr=subprocess.STDOUT, start_new_session=True,
+                                  preexec_fn=_die_with_parent))
+    procs.append(subprocess.Popen([sys.executable, "manage.py", "run_qcluster"], cwd=ROOT,
+                                  env={**env, "Q_CLUSTER_NAME": "bulk"}, stdout=logs["bulk"], stderr=subprocess.STDOUT,
+                                  start_new_session=True, preexec_fn=_die_with_parent))
     return procs
 
 
+def _die_with_parent() -> None:
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):
+        pass
+
+
 def stop_servers(procs: list[subprocess.Popen]) -> None:
+    # One stop, whatever else arrives meanwhile (a second Ctrl-C would abandon the servers).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     for proc in procs:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
     for proc in procs:
         try:
-            proc.wait(timeout=30)
+            # Longer than run_qcluster's Q_STOP_GRACE_SECONDS, after which it kills a busy cluster itself.
+            proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    leftover = [proc.args for proc in procs if proc.poll() is None]
+    if leftover:
+        print("still running after the stop:", leftover, file=sys.stderr)
 
 
 # ---- the partners ----------------------------------------------------------------------------
@@ -392,6 +413,8 @@ def main() -> None:
     env = server_env(args) if args.spawn else dict(os.environ)
     base = args.url.rstrip("/")
     log_dir = Path(tempfile.mkdtemp(prefix="slreid-load-logs-"))
+    # A TERM (timeout, a CI job's cancel) unwinds like Ctrl-C, so that `finally` stops the servers.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         if args.spawn:
             prepare_site(args, env)
@@ -450,4 +473,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # Ctrl-C: main's `finally` has stopped the servers
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

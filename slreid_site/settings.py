@@ -250,6 +250,12 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL") or "Snow leopard ID <noreply@
 
 QUEUE_INTERACTIVE = "interactive"
 QUEUE_BULK = "bulk"
+# A working identification writes a heartbeat this often; after the stale delay without one its
+# worker is taken for dead and the run is queued again (far sooner than the queue's own `retry`).
+MATCHING_HEARTBEAT_SECONDS = env_float("MATCHING_HEARTBEAT_SECONDS", 5.0)
+MATCHING_HEARTBEAT_STALE_SECONDS = env_int("MATCHING_HEARTBEAT_STALE_SECONDS", 60)
+# `manage.py run_qcluster` kills a cluster still stopping this long after its TERM (a long task).
+Q_STOP_GRACE_SECONDS = env_int("Q_STOP_GRACE_SECONDS", 20)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

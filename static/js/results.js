@@ -9,13 +9,16 @@
     var counts = document.getElementById("run-counts");
     var bar = document.getElementById("run-bar");
     var error = document.getElementById("run-error");
+    var notice = document.getElementById("run-notice");
     function tick() {
       fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
         .then(function (r) { return r.json(); })
         .then(function (s) {
           state.textContent = s.label;
           box.dataset.state = s.state;
-          counts.textContent = s.total && !s.finished ? s.done + "/" + s.total : "";
+          // A stopped worker's last count would look alive: say it stopped and is retried instead.
+          counts.textContent = s.total && !s.finished && !s.worker_stopped ? s.done + "/" + s.total : "";
+          if (notice) { notice.hidden = !s.notice; notice.textContent = s.notice || ""; }
           if (bar) { bar.max = s.total || 1; bar.value = s.done; }
           if (s.error) { error.hidden = false; error.textContent = s.error; }
           // Finished: load the results (or the failure with its retry button) once.

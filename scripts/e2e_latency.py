@@ -145,6 +145,7 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--mode", choices=["fast", "accurate"], default="fast")
     parser.add_argument("--json", dest="json_path")
+    parser.add_argument("--keep", help="build the site in this folder and keep it (for profiling)")
     parser.add_argument("--_child", choices=["build", "measure"], help=argparse.SUPPRESS)
     parser.add_argument("--_folder", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -158,7 +159,8 @@ def main(argv=None) -> int:
             print(json.dumps(measure(queries, args.runs, args.mode)))
         return 0
     with tempfile.TemporaryDirectory(prefix="slreid-e2e-") as tmp:
-        folder = Path(tmp)
+        folder = Path(args.keep or tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         env = _env(folder)
         me = [sys.executable, str(Path(__file__).resolve()), "--catalog", str(args.catalog), "--runs", str(args.runs),
               "--mode", args.mode, "--_folder", str(folder)]
@@ -167,8 +169,10 @@ def main(argv=None) -> int:
         if len(queries) < args.runs + 1:
             raise SystemExit(f"only {len(queries)} unidentified sightings to time; need {args.runs + 1}")
         (folder / "queries.json").write_text(json.dumps(queries))
-        # One interactive cluster in its own session, so that one TERM stops it (see the Makefile).
-        cluster = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "qcluster"], env=env, cwd=ROOT,
+        # One interactive cluster, stopped by one TERM (run_qcluster, as under `make run`).
+        # One worker, so the warm-up run warms the worker that takes the timed ones.
+        env["Q_WORKERS"] = "1"
+        cluster = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "run_qcluster"], env=env, cwd=ROOT,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         try:
             time.sleep(5)

@@ -91,10 +91,23 @@ def build(catalog: int, mode: str) -> list[int]:
     name = settings.MATCHING_ACCURATE_EXTRACTOR if mode == "accurate" else settings.MATCHING_DEFAULT_EXTRACTOR
     for image in SightingImage.objects.filter(sighting__status=SightingStatus.IDENTIFIED):
         services.features_extract(image=image, extractor=name)
-    # Queries: unidentified demo sightings (new photos of demo cats), or padding copies.
-    queries = list(Sighting.objects.exclude(status=SightingStatus.IDENTIFIED).filter(images__isnull=False)
-                   .values_list("pk", flat=True).distinct()[:20])
-    return queries
+    # Queries: the demo's unidentified sightings (new photos of demo cats), then new photos of padding
+    # coats (rotated, rescaled, partly covered), each its own submitted sighting.
+    import cv2
+
+    for q in range(12):
+        img = _rosette(10_000 + 5 * q)
+        m = cv2.getRotationMatrix2D((200, 150), 20.0, 0.85)
+        img = cv2.warpAffine(img, m, (400, 300), borderValue=(175, 175, 175))
+        img[:, :80] = 120
+        s = sighting_create(organization=org, submitted_by=None, observed_at=Sighting.objects.first().observed_at,
+                            station=station, notes="e2e query", external_id=f"query-{q}")
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, "JPEG", quality=90)
+        image_add(sighting=s, file=SimpleUploadedFile(f"query{q}.jpg", buf.getvalue(), content_type="image/jpeg"),
+                  body_part="left_flank", added_by=None)
+    return list(Sighting.objects.exclude(status=SightingStatus.IDENTIFIED).filter(images__isnull=False)
+                .order_by("pk").values_list("pk", flat=True).distinct())
 
 
 def measure(queries: list[int], runs: int, mode: str) -> dict:

@@ -76,6 +76,10 @@ class Command(BaseCommand):
                             help="identification modes timed per 5-frame sighting (JSON 'modes'); empty: none")
         parser.add_argument("--sightings", type=int, default=5, help="5-frame sightings timed per mode and size")
         parser.add_argument("--frames", type=int, default=5, help="frames per timed sighting")
+        parser.add_argument("--end-to-end", action="store_true",
+                            help="also time 'Identify' to results through the queue with a warm worker "
+                                 "(scripts/e2e_latency.py, a throw-away site at the largest --sizes)")
+        parser.add_argument("--end-to-end-runs", type=int, default=5)
 
     def handle(self, *args, **opts):
         try:
@@ -175,6 +179,8 @@ class Command(BaseCommand):
 
             result["modes"] = time_modes(self, modes=modes, sizes=sizes, dataset=dataset, cache_root=cache_root,
                                          suggested=suggested, opts=opts)
+        if opts["end_to_end"]:
+            result.update(self._end_to_end(max(sizes), opts["end_to_end_runs"]))
         result["load_average_at_end"] = list(os.getloadavg())
         result["extract_seconds_per_image"] = store.seconds_per_image()
         result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -183,6 +189,24 @@ class Command(BaseCommand):
         if opts["json_path"]:
             Path(opts["json_path"]).write_text(json.dumps(result, indent=1))
             self.stdout.write(f"wrote {opts['json_path']}")
+
+    def _end_to_end(self, catalog: int, runs: int) -> dict:
+        """scripts/e2e_latency.py in a child process (its own database, media and worker)."""
+        import subprocess
+        import sys
+        import tempfile
+
+        script = Path(settings.BASE_DIR) / "scripts" / "e2e_latency.py"
+        with tempfile.NamedTemporaryFile(suffix=".json") as out:
+            subprocess.run([sys.executable, str(script), "--catalog", str(catalog), "--runs", str(runs),
+                            "--mode", settings.MATCHING_DEFAULT_MODE, "--json", out.name], check=True,
+                           stdout=subprocess.DEVNULL)
+            e2e = json.loads(Path(out.name).read_text())
+        self.stdout.write(f"end to end (Identify -> results, warm worker, {catalog} images): median "
+                          f"{e2e['end_to_end_median_seconds']:.1f} s, worker {e2e['engine_median_seconds']:.1f} s, "
+                          f"queue {e2e['queue_wait_median_seconds']:.2f} s")
+        return {"end_to_end_median_seconds": e2e["end_to_end_median_seconds"],
+                "end_to_end": {k: v for k, v in e2e.items() if k != "rows"}}
 
     def _exhaustive(self, queries, index, features_of, engine, budget, dataset):
         """The seed method's cost: LightGlue against every catalog image; stops at the time box."""

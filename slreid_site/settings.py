@@ -289,8 +289,8 @@ CONTENT_SECURITY_POLICY = {
         "default-src": [SELF],
         "script-src": [SELF],
         "style-src": [SELF],
-        # The map's tiles; data: and blob: images only where a page needs them (the API docs).
-        "img-src": [SELF, *_TILE_SOURCES, *env_list("CSP_EXTRA_IMG_SRC")],
+        # The map's tiles, and data: for the blank image Leaflet puts in a tile it drops.
+        "img-src": [SELF, "data:", *_TILE_SOURCES, *env_list("CSP_EXTRA_IMG_SRC")],
         "font-src": [SELF],
         "connect-src": [SELF],
         "object-src": [NONE],

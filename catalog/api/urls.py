@@ -21,8 +21,8 @@ router.register("decisions", views_review.DecisionViewSet, basename="api-decisio
 router.register("imports", views_science.ImportJobViewSet, basename="api-import")
 
 # The docs pages run the site's policy with no inline script (the Swagger UI's start script is a
-# separate request, our Redoc page has none); only their own styles and data: icons are allowed.
-DOCS_CSP = {"style-src": [UNSAFE_INLINE], "img-src": ["data:"]}
+# separate request, our Redoc page has none); only their own inline styles are allowed.
+DOCS_CSP = {"style-src": [UNSAFE_INLINE]}
 REDOC_CSP = {**DOCS_CSP, "worker-src": [SELF, "blob:"]}  # Redoc searches in a blob: worker
 
 urlpatterns = [

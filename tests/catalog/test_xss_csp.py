@@ -149,3 +149,14 @@ def test_the_api_docs_keep_scripts_strict_and_relax_only_their_styles(client):
 def test_the_admin_runs_under_the_strict_policy(client, staff):
     client.force_login(staff)
     assert_strict(client.get("/admin/"))
+
+
+def test_the_login_and_lockout_pages_have_no_inline_script(client, settings):
+    settings.AXES_FAILURE_LIMIT = 1
+    for response in (client.get(reverse("login")),
+                     client.post(reverse("login"), {"username": "nobody", "password": "x"})):
+        html = response.content.decode()
+        assert response.status_code in (200, 429)
+        assert all("src=" in tag or 'type="application/json"' in tag for tag in script_tags(html))
+        assert event_handlers(html) == []
+    assert response.status_code == 429  # the second one is the lockout page

@@ -1,6 +1,5 @@
 """Science pages: exports, bulk imports (with progress) and the population page."""
 
-import csv
 import io
 
 from django.contrib import messages
@@ -12,6 +11,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django import forms
 
+from catalog.exports.csv_safe import SafeWriter
 from catalog.exports.params import PopulationForm, ScienceQueryForm
 from catalog.exports.left_out import left_out_counts, left_out_for, reason_texts
 from catalog.exports.population import population_for
@@ -131,7 +131,7 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def import_report_csv(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(ImportJob.objects.filter(organization__in=organizations_for(request.user)), pk=pk)
     buf = io.StringIO()
-    writer = csv.writer(buf)
+    writer = SafeWriter(buf)  # file names come from the uploaded package
     writer.writerow(["file", "outcome", "reason", "sighting"])
     for row in job.report:
         writer.writerow([row.get("file"), row.get("outcome"), row.get("reason"), row.get("sighting") or ""])

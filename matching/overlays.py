@@ -2,6 +2,8 @@
 
 render_pair is pure (PIL in, PNG bytes out); candidate_overlay caches its output in storage,
 keyed by the candidate, so a results page is drawn once however often it is opened.
+overlay_candidates_for is the rule for serving one: an overlay shows two photos, so it is served
+only to a user who may see both, by the very rule of the photo URLs (images_for).
 """
 
 from __future__ import annotations
@@ -10,9 +12,12 @@ import colorsys
 import io
 
 from django.core.files.base import ContentFile
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.files.storage import default_storage
+from django.db.models import QuerySet
 from PIL import Image, ImageDraw
 
+from catalog.selectors import images_for, sightings_for
 from matching.models import MatchCandidate
 
 PANEL_HEIGHT = 360  # px; both images are scaled to this height
@@ -62,6 +67,20 @@ def render_pair(
     out = io.BytesIO()
     canvas.save(out, "PNG", optimize=False)
     return out.getvalue()
+
+
+def overlay_candidates_for(user: User | AnonymousUser) -> QuerySet[MatchCandidate]:
+    """Candidates of the user's runs whose query and reference photos the user may both still see.
+
+    The cached PNG outlives the photos' visibility: a reference photo that its organisation
+    withdrew from the catalog (its sighting no longer identified) must stop being served here too.
+    """
+    visible = images_for(user).values("pk")
+    return MatchCandidate.objects.select_related("query_image", "reference_image").filter(
+        run__sighting__in=sightings_for(user).values("pk"),
+        query_image__in=visible,
+        reference_image__in=visible,
+    )
 
 
 def _open(image) -> Image.Image:

@@ -24,7 +24,7 @@ from catalog.selectors import images_for, individuals_for, locations_for, sighti
 from matching import overlays
 from matching.engine import calibration
 from matching.forms import RunFiltersForm
-from matching.models import MatchCandidate, MatchRun, RunMode, RunState
+from matching.models import MatchRun, RunMode, RunState
 from matching.runs import (
     ACTIVE_STATES, STARTABLE_STATUSES, match_run_requeue_stale, match_run_retry, match_run_start, max_attempts,
     run_heartbeat_stale, run_is_stale, run_worker_stopped,
@@ -220,12 +220,8 @@ def run_retry(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def candidate_overlay(request: HttpRequest, pk: int) -> HttpResponse:
     """PNG: query | best reference image, verified matches as lines (?lines=0 for the clean pair)."""
-    candidate = get_object_or_404(
-        MatchCandidate.objects.select_related("query_image", "reference_image").filter(
-            run__sighting__in=sightings_for(request.user).values("pk")
-        ),
-        pk=pk,
-    )
+    # Served under the photos' own rule: 404 once the user may no longer see either photo.
+    candidate = get_object_or_404(overlays.overlay_candidates_for(request.user), pk=pk)
     try:
         png = overlays.candidate_overlay(candidate, lines=request.GET.get("lines", "1") != "0")
     except FileNotFoundError:

@@ -116,7 +116,7 @@ def measure(queries: list[int], runs: int, mode: str) -> dict:
     django.setup()
     from django.contrib.auth.models import User
 
-    from matching.models import MatchRun, RunState
+    from matching.models import RunState
     from matching.runs import match_run_start
 
     user = User.objects.filter(is_superuser=True).first()

@@ -5,7 +5,9 @@ One module, every deploy knob read from the environment (see .env.example).
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.utils.translation import gettext_lazy as _
@@ -75,6 +77,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_q",
     "leaflet",
+    "csp",
+    "axes",
     "catalog",
     "matching",
     "notifications",
@@ -89,6 +93,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes requires: it turns a lockout into its answer page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "slreid_site.urls"
@@ -297,6 +304,76 @@ LEAFLET_CONFIG = {
         )
     ],
     "RESET_VIEW": False,
+}
+
+# ---------------------------------------------------------------------------------------------
+# Browser and login hardening (issue 13): Content-Security-Policy, login lockout, API throttling.
+# ---------------------------------------------------------------------------------------------
+from csp.constants import NONE, SELF  # noqa: E402
+
+
+def _tile_source(url: str) -> str | None:
+    """The CSP source of a Leaflet tile URL: its scheme and host, {s} subdomains as a wildcard."""
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        return None  # a tile server under this site: 'self' covers it
+    return f"{parts.scheme}://{parts.netloc.replace('{s}', '*')}"
+
+
+_TILE_SOURCES = [
+    source
+    for _label, url, _attrs in [*LEAFLET_CONFIG["TILES"], *LEAFLET_CONFIG.get("OVERLAYS", [])]
+    if (source := _tile_source(url))
+]
+# No inline script anywhere (scripts are static files, data goes through json_script or data-
+# attributes), so a stored text that slips into a page still cannot run. The API docs pages
+# relax style-src only for themselves (catalog/api/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        # The map's tiles, and data: for the blank image Leaflet puts in a tile it drops.
+        "img-src": [SELF, "data:", *_TILE_SOURCES, *env_list("CSP_EXTRA_IMG_SRC")],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
+# Login lockout (django-axes), per account and per address, for the login form and /api/token/.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+# Either limit locks: one account tried from many addresses, or many accounts from one address.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True  # the limit counts failures in a row
+AXES_LOCKOUT_CALLABLE = "catalog.login_limits.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "catalog.login_limits.client_ip"
+
+# API throttling (DRF). The counters live in the default cache: per process unless CACHE_URL names
+# a Redis server for all of them (the lockout above is in the database, shared in any case).
+if env_str("CACHE_URL"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env_str("CACHE_URL")}}
+# 0: REMOTE_ADDR only; DRF would otherwise trust a client-sent X-Forwarded-For.
+REST_FRAMEWORK["NUM_PROXIES"] = env_int("NUM_PROXIES", 1) if env_bool("BEHIND_PROXY") else 0
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
+    "rest_framework.throttling.AnonRateThrottle",
+    "rest_framework.throttling.UserRateThrottle",
+]
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "anon": env_str("API_THROTTLE_ANON", "60/minute"),
+    "user": env_str("API_THROTTLE_USER", "1200/minute"),
+    # /api/token/: per address and per account named in the request.
+    "token": env_str("API_THROTTLE_TOKEN", "20/minute"),
+    "token_account": env_str("API_THROTTLE_TOKEN_ACCOUNT", "10/minute"),
 }
 
 # Production hardening; on by default when DEBUG is off (outside the test runner).

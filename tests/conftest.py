@@ -10,6 +10,15 @@ def media_root(settings, tmp_path):
     return settings.MEDIA_ROOT
 
 
+@pytest.fixture(autouse=True)
+def throttle_counters():
+    """Each test starts with empty DRF throttle counters (the default cache is per process)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 @pytest.fixture
 def org_a(db):
     return Organization.objects.create(name="Snow Leopard Trust Kyrgyzstan", slug="slt-kg")

@@ -10,7 +10,6 @@ with no station but a point get a deployment of their own. Individuals travel as
 from __future__ import annotations
 
 import copy
-import csv
 import io
 import json
 import shutil
@@ -33,6 +32,7 @@ from catalog.exports.common import (
     sightings_to_export,
     zone_of,
 )
+from catalog.exports.csv_safe import SafeDictWriter
 from catalog.models import REFERENCE_STATUSES, CameraStation, Sighting
 from catalog.privacy import station_point_for
 
@@ -77,7 +77,7 @@ def _sighting_deployment_id(sighting: Sighting) -> str:
 
 def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
     with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="raise")
+        writer = SafeDictWriter(fh, fieldnames=columns, extrasaction="raise")
         writer.writeheader()
         for row in rows:
             writer.writerow({c: ("" if row.get(c) is None else row.get(c)) for c in columns})

@@ -1,12 +1,12 @@
 """CSV exports of sightings and individuals."""
 
-import csv
 import io
 
 from django.contrib.auth.models import User
 from django.db.models import Count, Max, Min, Q
 
 from catalog.exports.common import ExportScope, iso, point_for_sighting, sightings_to_export
+from catalog.exports.csv_safe import SafeWriter
 from catalog.models import IndividualStatus
 from catalog.selectors import individuals_for
 
@@ -22,7 +22,7 @@ INDIVIDUAL_COLUMNS = [
 
 def sightings_csv(user: User, scope: ExportScope) -> str:
     buf = io.StringIO()
-    writer = csv.writer(buf)
+    writer = SafeWriter(buf)
     writer.writerow(SIGHTING_COLUMNS)
     for s in sightings_to_export(user, scope):
         lat, lon, exact = point_for_sighting(user, s)
@@ -46,7 +46,7 @@ def individuals_csv(user: User, scope: ExportScope) -> str:
         last=Max("sightings__observed_at", filter=in_scope),
     )
     buf = io.StringIO()
-    writer = csv.writer(buf)
+    writer = SafeWriter(buf)
     writer.writerow(INDIVIDUAL_COLUMNS)
     for ind in rows.order_by("code"):
         writer.writerow([

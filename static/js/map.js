@@ -17,6 +17,13 @@
 
   window.slreidMaps = window.slreidMaps || {};
 
+  /* Leaflet parses string tooltips and layer names as HTML; every text here goes in as a text node. */
+  function textEl(text) {
+    var node = document.createElement("span");
+    node.textContent = text;
+    return node;
+  }
+
   function el(tag, attrs, children) {
     var node = document.createElement(tag);
     Object.keys(attrs || {}).forEach(function (k) {
@@ -110,7 +117,7 @@
         className: "sighting-marker " + (p.exact ? "exact" : "coarse"),
       });
       marker.bindPopup(function () { return popupFor(group); }, { maxWidth: 320, minWidth: 220 });
-      marker.bindTooltip(group.length > 1 ? group.length + " " + t("sightings", "sightings") : p.date);
+      marker.bindTooltip(textEl(group.length > 1 ? group.length + " " + t("sightings", "sightings") : p.date));
       marker.addTo(layer);
     });
     return { markers: order.length, latlngs: latlngs };
@@ -124,7 +131,7 @@
         color: "#7a2e8e", weight: 3, opacity: 0.8, className: "track-line",
       }).addTo(layer);
       var label = (i + 1) + ". " + p.from + " → " + p.to + " · " + p.km + " km · " + p.days + " " + t("days", "days");
-      line.bindTooltip(label, { permanent: moves.length <= 6, direction: "center", className: "track-label" });
+      line.bindTooltip(textEl(label), { permanent: moves.length <= 6, direction: "center", className: "track-label" });
     });
   }
 
@@ -242,7 +249,9 @@
   /* Camera stations as a layer the user switches on; loaded on first use. */
   function addStationsOverlay(frame, map) {
     var layer = L.featureGroup(), loaded = false;
-    L.control.layers(null, (function () { var o = {}; o[t("stations", "Camera stations")] = layer; return o; })(),
+    // The layer name is the one string Leaflet insists on taking as HTML: escape it.
+    var name = textEl(t("stations", "Camera stations")).outerHTML;
+    L.control.layers(null, (function () { var o = {}; o[name] = layer; return o; })(),
                      { collapsed: false }).addTo(map);
     map.on("overlayadd", function (e) {
       if (e.layer !== layer || loaded) return;

@@ -14,7 +14,7 @@
     var list = document.getElementById("file-list");
     if (!zone || !input) return;
     function show() {
-      list.innerHTML = "";
+      list.textContent = "";
       Array.prototype.forEach.call(input.files, function (f) {
         var li = document.createElement("li");
         li.textContent = f.name + " (" + Math.round(f.size / 1024) + " kB)";
@@ -54,8 +54,13 @@
     var bounds = [];
     stations.forEach(function (s) {
       if (s.lat === null) return;
-      var m = L.circleMarker([s.lat, s.lon], { radius: 6, color: "#17324d", fillColor: "#2a6f97", fillOpacity: 0.8 })
-        .bindTooltip(s.label).addTo(map);
+      // The label is a station code and study area that any partner or import may set: Leaflet
+      // would parse a string as HTML, so it gets a text node.
+      var label = document.createElement("span");
+      label.textContent = s.label;
+      var m = L.circleMarker([s.lat, s.lon], {
+        radius: 6, color: "#17324d", fillColor: "#2a6f97", fillOpacity: 0.8, className: "place-station",
+      }).bindTooltip(label).addTo(map);
       m.on("click", function (e) {
         L.DomEvent.stopPropagation(e);
         if (station) station.value = String(s.id);

@@ -23,13 +23,27 @@ def browser():
         browser.close()
 
 
+# Every page of the site runs under its Content-Security-Policy, which forbids eval: give
+# page.wait_for_function a function ("() => ..."), which Playwright calls without eval.
+RECORD_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => window.__slreidCspViolation(
+  e.violatedDirective + " " + (e.blockedURI || "inline") + " in " + e.documentURI));
+"""
+
+
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    violations = []  # what the CSP refused on any page this test opened
+    context.expose_function("__slreidCspViolation", lambda text: violations.append(text))
+    context.add_init_script(RECORD_CSP_VIOLATIONS)
     page = context.new_page()
     page.set_default_timeout(20_000)
+    page.csp_violations = violations  # a test may drop one it expects, with its reason
     yield page
     context.close()
+    # Anything the CSP blocked is a part of the page that no longer works.
+    assert violations == [], f"Content-Security-Policy violations: {violations}"
 
 
 @pytest.fixture

@@ -111,7 +111,7 @@ def test_partner_submits_a_burst_and_a_reviewer_confirms_the_match(
     page.click("#upload-report a")
 
     # Photos page: suggestions arrive (or are reported missing); draw the box on the first photo.
-    page.wait_for_function("document.body.dataset.suggestions !== undefined || window.__jsFailed", timeout=60_000)
+    page.wait_for_function("() => document.body.dataset.suggestions !== undefined || window.__jsFailed", timeout=60_000)
     assert not errors
     first = page.locator(".image-editor").first
     svg = first.locator("svg.box-layer")

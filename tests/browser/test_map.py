@@ -133,12 +133,12 @@ def test_two_partners_see_their_own_markers_exact_and_the_others_coarsened(brows
 
     # Filter to one cat: only her markers remain, and the URL remembers the filter.
     page.select_option("select[name=individual]", str(ayla.pk))
-    page.wait_for_function("document.querySelector('[data-slreid-map]').dataset.loaded === 'true'"
+    page.wait_for_function("() => document.querySelector('[data-slreid-map]').dataset.loaded === 'true'"
                            " && document.querySelector('#map-status').textContent.startsWith('6 ')")
     assert page.locator("path.sighting-marker").count() == 6
     assert f"individual={ayla.pk}" in page.url
     page.select_option("select[name=body_part]", BodyPart.LEFT_FLANK)
-    page.wait_for_function("document.querySelector('#map-status').textContent.startsWith('3 ')")
+    page.wait_for_function("() => document.querySelector('#map-status').textContent.startsWith('3 ')")
     assert page.locator("path.sighting-marker").count() == 3
 
     # Popup of an own sighting: thumbnail, date, individual and a link to the sighting.
@@ -168,7 +168,7 @@ def test_two_partners_see_their_own_markers_exact_and_the_others_coarsened(brows
     # Alice's unconfirmed sighting is not on his map; his own unconfirmed one is.
     assert sum(expected_c.values()) == 10 + 5 + 1
     cpage.select_option("select[name=organization]", str(org_a.pk))
-    cpage.wait_for_function("document.querySelector('#map-status').textContent.startsWith('10 ')")
+    cpage.wait_for_function("() => document.querySelector('#map-status').textContent.startsWith('10 ')")
     assert cpage.locator("path.sighting-marker.exact").count() == 0
     cpage.locator("path.sighting-marker.coarse").first.click()
     cpopup = cpage.locator(".leaflet-popup-content .popup-sighting").first
@@ -178,7 +178,7 @@ def test_two_partners_see_their_own_markers_exact_and_the_others_coarsened(brows
     assert re.search(r"/individuals/\d+/$", link.get_attribute("href"))
     # His station layer: his own stations exact, Alice's snapped to the grid.
     cpage.check(".leaflet-control-layers-overlays input[type=checkbox]")
-    cpage.wait_for_function("document.querySelectorAll('path.station-marker').length === 9")
+    cpage.wait_for_function("() => document.querySelectorAll('path.station-marker').length === 9")
     assert cpage.locator("path.station-marker.exact").count() == 3
     assert cpage.locator("path.station-marker.coarse").count() == 6
     other.close()

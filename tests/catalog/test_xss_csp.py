@@ -22,6 +22,10 @@ def hostile(org_a, org_b, alice):
     area = LocationFactory(name="Area " + PAYLOAD, latitude=42.5, longitude=74.6)
     station = CameraStationFactory(location=area, organization=org_b, code=PAYLOAD, latitude=42.538217,
                                    longitude=74.617943)
+    # A shared station (no owner, e.g. from an import): the submit and edit pages offer only those and
+    # the user's own, so B's station never reaches them, but a shared one's code must stay text too.
+    CameraStationFactory(location=LocationFactory(name="Shared"), organization=None, code=PAYLOAD, latitude=42.5,
+                         longitude=74.6)
     cat = IndividualFactory(code=PAYLOAD[:32], name=PAYLOAD, notes=PAYLOAD)
     sighting = SightingFactory(organization=org_a, location=area, station=station, individual=cat,
                                status=SightingStatus.IDENTIFIED, notes=PAYLOAD, external_id=PAYLOAD)

@@ -88,7 +88,7 @@ def test_upload_identify_review_export_keep_every_file_in_the_bucket_and_delete_
     client.force_login(alice)
     sighting.refresh_from_db()
     decided = client.post(reverse("review_decide", args=[sighting.pk]), {
-        "action": "confirm", "individual": cats[1].pk, "expected": review_state_token(sighting),
+        "action": "confirm", "individual": cats[1].pk, "expected": review_state_token(sighting), "confirmed": "yes",
     })
     assert decided.status_code == 302
     sighting.refresh_from_db()

@@ -34,6 +34,10 @@ def hostile(org_a, org_b):
     area = LocationFactory(name="Area " + PAYLOAD, latitude=42.5, longitude=74.6)
     station = CameraStationFactory(location=area, organization=org_b, code=PAYLOAD, latitude=42.538217,
                                    longitude=74.617943)
+    # The place pickers offer the user's own and shared (unowned) stations, never B's: a shared one
+    # named by the payload is what they draw.
+    CameraStationFactory(location=LocationFactory(name="Shared"), organization=None, code=PAYLOAD,
+                         latitude=42.5, longitude=74.6)
     cat = IndividualFactory(code=PAYLOAD[:32], name=PAYLOAD)
     sighting = SightingFactory(organization=org_a, location=area, station=station, individual=cat,
                                status=SightingStatus.IDENTIFIED, notes=PAYLOAD)

@@ -141,5 +141,5 @@ def test_matching_status_lists_every_extractor_and_why_superpoint_is_unusable(mo
     text = out.getvalue()
     for name in ("sift", "disk", "aliked", "xfeat", "superpoint"):
         assert f"{name} (version" in text
-    assert "aliked (version 2): usable" in text
+    assert "aliked (version 3): usable" in text
     assert "superpoint (version 2): NOT usable" in text and "non-commercial" in text

@@ -180,7 +180,8 @@ def station_update(
     longitude: float | None, operating_from: date | None = None, operating_to: date | None = None,
 ) -> CameraStation:
     """Change a station's code, position or operating period (its organisation stays)."""
-    station = CameraStation.objects.select_for_update().select_related("organization").get(pk=station.pk)
+    # of=self: the organisation is a nullable join, which PostgreSQL refuses to lock FOR UPDATE.
+    station = CameraStation.objects.select_for_update(of=("self",)).select_related("organization").get(pk=station.pk)
     if not can_edit_station(user, station):
         raise PermissionDenied(_("Only admins of the station's organisation may change it."))
     _check_station(user, station.organization, location)

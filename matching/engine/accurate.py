@@ -22,7 +22,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable, Hashable, Sequence
 
-import cv2
 import numpy as np
 
 from matching.engine.evaluation import compatible
@@ -30,7 +29,7 @@ from matching.engine.foreground import foreground
 from matching.engine.index import Entry, ShortlistIndex, Vote
 from matching.engine.matcher import truncate
 from matching.engine.scoring import Candidate, Identification, PairEvidence, QueryImage, same_frame
-from matching.engine.verify import STATIC_DISPLACEMENT_SHARE, suppress_static
+from matching.engine.verify import verify_pair
 
 # Bump when the pair score changes, so cached evaluation pairs and calibrations are not reused.
 ACCURATE_VERSION = "a1-k512"
@@ -51,41 +50,27 @@ class AccurateConfig:
     match_keypoints: int = 512
 
 
-def _working(features) -> np.ndarray:
-    points = getattr(features, "prepared_keypoints", None)
-    if points is None or len(points) != len(features.keypoints):
-        points = features.keypoints
-    return np.asarray(points, np.float32)
-
-
 def pair_score(query, reference, matches, *, same_camera: bool) -> tuple[float, np.ndarray]:
     """Soft score of one LightGlue result and its kept correspondences (M, 4) in original pixels.
 
-    Score = summed LightGlue confidence of the matches kept by static suppression and a
-    fundamental-matrix fit (USAC MAGSAC++); 0 with fewer than MIN_PAIR_MATCHES of them.
+    Score = summed LightGlue confidence of the matches that verify.verify_pair keeps (static
+    suppression, then a fundamental matrix by USAC MAGSAC++); 0 with fewer than MIN_PAIR_MATCHES.
     """
     empty = np.zeros((0, 4), np.float32)
-    idx0, idx1 = np.asarray(matches.idx0, np.int64), np.asarray(matches.idx1, np.int64)
-    conf = np.asarray(matches.confidence, np.float32)
-    if len(idx0) < MIN_PAIR_MATCHES:
+    if len(matches.idx0) < MIN_PAIR_MATCHES:
         return 0.0, empty
-    k0, k1 = np.asarray(query.keypoints, np.float32)[idx0], np.asarray(reference.keypoints, np.float32)[idx1]
-    min_move = STATIC_DISPLACEMENT_SHARE * max(*query.image_size, *reference.image_size)
-    same_size = tuple(query.image_size) == tuple(reference.image_size)
-    keep = suppress_static(k0, k1, same_camera, min_move, image_size=tuple(query.image_size) if same_size else None)
-    if keep.sum() < MIN_PAIR_MATCHES:
-        return 0.0, empty
-    keep_idx = np.flatnonzero(keep)
-    p0, p1 = _working(query)[idx0[keep_idx]], _working(reference)[idx1[keep_idx]]
-    _, mask = cv2.findFundamentalMat(p0, p1, cv2.USAC_MAGSAC, F_THRESHOLD_PX, 0.999, 2000)
-    if mask is None:
-        return 0.0, empty
-    inl = keep_idx[mask.ravel().astype(bool)]
+    verified = verify_pair(query, reference, matches, same_camera=same_camera, model="fundamental",
+                           threshold_px=F_THRESHOLD_PX)
+    inl = np.flatnonzero(verified.inlier_mask)
     if len(inl) < MIN_PAIR_MATCHES:
         return 0.0, empty
-    pts = np.hstack([k0[inl], k1[inl]]).astype(np.float32)
-    order = np.argsort(-conf[inl], kind="stable")
-    return float(conf[inl].sum()), pts[order]
+    conf = np.asarray(matches.confidence, np.float32)[inl]
+    pts = np.hstack([
+        np.asarray(query.keypoints, np.float32)[np.asarray(matches.idx0)[inl]],
+        np.asarray(reference.keypoints, np.float32)[np.asarray(matches.idx1)[inl]],
+    ])
+    order = np.argsort(-conf, kind="stable")
+    return float(conf.sum()), pts[order]
 
 
 def shortlist_by_individual(frame_votes: Sequence[list[Vote]], *, individuals: int, per_individual: int) -> list[list[Vote]]:

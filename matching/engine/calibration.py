@@ -112,14 +112,6 @@ def fit_likely_new(known: list[float], new: list[float], *, ceiling: float) -> f
     return float(best_t)
 
 
-def measure(cal: Calibration, samples: list[tuple[float, bool]]) -> dict:
-    out = {}
-    for name in LEVELS:
-        band = [c for s, c in samples if cal.level(s) == name]
-        out[name] = {"count": len(band), "precision": (sum(band) / len(band)) if band else None}
-    return out
-
-
 def _report_samples(reports: list[dict], key: str) -> list[dict]:
     """Per-answer rows of the reports: (score, correct, group) for the level fit, known/new for "likely new"."""
     rows = []

@@ -16,7 +16,6 @@ from django.conf import settings
 from matching.engine.accurate import AccurateConfig, identify_accurate
 from matching.engine.evaluation import plan_queries
 from matching.engine.evaluation_runner import FeatureStore, build_engine, encounter_groups
-from matching.engine.index import Entry, ShortlistIndex
 from matching.engine.scoring import QueryImage, identify
 
 
@@ -30,7 +29,7 @@ def _sightings(dataset, frames: int, count: int, seed: int) -> list:
 
 
 def time_modes(cmd, *, modes, sizes, dataset, cache_root, suggested, opts) -> dict:
-    from matching.management.commands.benchmark import augment
+    from matching.management.commands.benchmark import augment, dev_index, pad_index
 
     out = {}
     sightings = _sightings(dataset, opts["frames"], opts["sightings"], opts["seed"])
@@ -47,21 +46,10 @@ def time_modes(cmd, *, modes, sizes, dataset, cache_root, suggested, opts) -> di
         def features_of(key):
             return base[key] if isinstance(key, int) else augment(base[key[0]], key[1])
 
-        index = ShortlistIndex(dim=int(base[0].descriptors.shape[1]))
-        for it, f in zip(dataset.items, base):
-            if len(f.descriptors):
-                index.add(Entry(key=it.index, individual=it.individual, body_part=it.body_part, station=it.station or None,
-                                sighting=it.encounter, image_size=tuple(f.image_size)), f.descriptors, f.keypoints, f.scores)
-        pad_n = 0
+        index = dev_index(dataset, base)
         rows = {}
         for size in sizes:
-            while len(index) < size:
-                b = pad_n % len(base)
-                f = augment(base[b], 1000 + pad_n)
-                it = dataset.items[b]
-                index.add(Entry(key=(b, 1000 + pad_n), individual=f"pad{pad_n // 10}", body_part=it.body_part, station=None,
-                                sighting=f"pad{pad_n}", image_size=tuple(f.image_size)), f.descriptors, f.keypoints, f.scores)
-                pad_n += 1
+            pad_index(index, dataset, base, size)
             index.sync()
             times, pairs, correct = [], [], 0
             for q, frames in sightings:

@@ -46,6 +46,30 @@ def augment(f, seed: int):
     )
 
 
+def dev_index(dataset, base) -> ShortlistIndex:
+    """A shortlist index of the data set's images (features ``base``, by item index)."""
+    index = ShortlistIndex(dim=int(base[0].descriptors.shape[1]))
+    for it, f in zip(dataset.items, base):
+        if len(f.descriptors):
+            index.add(Entry(key=it.index, individual=it.individual, body_part=it.body_part, station=it.station or None,
+                            sighting=it.encounter, image_size=tuple(f.image_size)), f.descriptors, f.keypoints, f.scores)
+    return index
+
+
+def pad_index(index: ShortlistIndex, dataset, base, size: int) -> None:
+    """Grow ``index`` to ``size`` images with augmented copies of the data set's features, keyed
+    (item index, seed): padding individuals of ten images each, never a query's individual."""
+    pad_n = sum(1 for key in index.entries if isinstance(key, tuple))
+    while len(index) < size:
+        b = pad_n % len(base)
+        key = (b, 1000 + pad_n)
+        f = augment(base[b], key[1])
+        it = dataset.items[b]
+        index.add(Entry(key=key, individual=f"pad{pad_n // 10}", body_part=it.body_part, station=None,
+                        sighting=f"pad{pad_n}", image_size=tuple(f.image_size)), f.descriptors, f.keypoints, f.scores)
+        pad_n += 1
+
+
 # Catalog images matched per match_many call by the exhaustive baseline (one padded batch on CUDA).
 EXHAUSTIVE_CHUNK = 32
 
@@ -102,7 +126,6 @@ class Command(BaseCommand):
         queries = [q for q in plan_queries(dataset, seed=opts["seed"]) if q.eligible]
         rng = np.random.default_rng(opts["seed"])
         queries = [queries[i] for i in sorted(rng.choice(len(queries), min(opts["queries"], len(queries)), replace=False))]
-        dim = int(base[0].descriptors.shape[1])
 
         def features_of(key):
             if isinstance(key, int):
@@ -113,23 +136,10 @@ class Command(BaseCommand):
         result = {"sizes": {}, "extractor": engine.extractor.name, "extractor_version": engine.extractor.version,
                   "device": device_name(settings.MATCHING_DEVICE), "queries_per_size": len(queries),
                   "dataset": dataset.name, "shortlist_images": settings.MATCHING_SHORTLIST}
-        index = ShortlistIndex(dim=dim)
-        for it, f in zip(dataset.items, base):
-            if len(f.descriptors):
-                index.add(Entry(key=it.index, individual=it.individual, body_part=it.body_part, station=it.station or None,
-                                sighting=it.encounter, image_size=tuple(f.image_size)), f.descriptors, f.keypoints, f.scores)
-        pad_n = 0
+        index = dev_index(dataset, base)
         for size in sizes:
             t_build = time.perf_counter()
-            while len(index) < size:
-                b = pad_n % len(base)
-                key = (b, 1000 + pad_n)
-                f = augment(base[b], key[1])
-                it = dataset.items[b]
-                # Padding individuals: ten images each, never the query's individual.
-                index.add(Entry(key=key, individual=f"pad{pad_n // 10}", body_part=it.body_part, station=None,
-                                sighting=f"pad{pad_n}", image_size=tuple(f.image_size)), f.descriptors, f.keypoints, f.scores)
-                pad_n += 1
+            pad_index(index, dataset, base, size)
             # Index (re)training belongs to adding images, not to the first query's latency.
             index.sync()
             build_s = time.perf_counter() - t_build

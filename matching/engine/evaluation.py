@@ -103,9 +103,13 @@ def read_dataset(folder: str | Path) -> Dataset:
     return Dataset(name=root.name, root=root, items=tuple(items))
 
 
+# "" in a labels file; the catalog's BodyPart.UNKNOWN is "unknown".
+UNKNOWN_PARTS = ("", "unknown")
+
+
 def compatible(query_part: str, gallery_part: str) -> bool:
     """Protocol step 3: equal body parts, or either unknown."""
-    return query_part == gallery_part or query_part == "" or gallery_part == ""
+    return query_part == gallery_part or query_part in UNKNOWN_PARTS or gallery_part in UNKNOWN_PARTS
 
 
 def gallery_for(items: tuple[Item, ...] | list[Item], query: int) -> list[int]:
@@ -324,6 +328,40 @@ def encounter_records(
         if any(r.confidence_scores is not None for r in frames):
             conf = _fuse_scores([r.confidence_scores if r.confidence_scores is not None else r.scores for r in frames], fuse)
         out.append(QueryRecord(query, scores, sum(r.seconds for r in frames), {"frames": len(frames), "encounter": encounter},
+                               confidence_scores=conf))
+    return out
+
+
+def station_area(station: str) -> str | None:
+    """The study area of a `<region>/<station>/<camera>` label (the region); None without one."""
+    return station.split("/", 1)[0] if "/" in station else None
+
+
+def prior_for(dataset: Dataset, record: QueryRecord) -> dict[str, float]:
+    """The location prior (prior.location_prior) of a record's ranked individuals, counted over
+    the distinct encounters of every other encounter of the set (protocol steps 1-2)."""
+    from matching.engine.prior import location_prior
+
+    item = dataset.items[record.query.index]
+    seen = {}
+    for other in dataset.items:
+        if other.encounter != item.encounter:
+            seen.setdefault(other.encounter, (other.individual, other.station or None, station_area(other.station)))
+    return location_prior(seen.values(), station=item.station or None, area=station_area(item.station),
+                          individuals=record.scores)
+
+
+def with_location_prior(dataset: Dataset, records: list[QueryRecord], weight: float) -> list[QueryRecord]:
+    """Records ranked as the product ranks with the location prior on: log prior + weight * pattern
+    score. Levels and "likely new" keep using the pattern score (confidence_scores)."""
+    from matching.engine.prior import fuse
+
+    out = []
+    for r in records:
+        prior = prior_for(dataset, r)
+        pattern = r.scores
+        conf = r.confidence_scores if r.confidence_scores is not None else pattern
+        out.append(QueryRecord(r.query, fuse(pattern, prior, weight), r.seconds, {**r.extra, "prior": prior, "pattern": pattern},
                                confidence_scores=conf))
     return out
 

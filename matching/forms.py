@@ -26,6 +26,13 @@ class RunFiltersForm(forms.Form):
                     "Accurate mode always uses aliked."),
     )
 
+    location_prior = forms.BooleanField(
+        required=False, label=_("Also rank by where each cat has been seen"),
+        help_text=_("Cats already recorded at this sighting's camera station (or, less, in its study area) "
+                    "move up the list, unless the photos clearly show another cat. The results page shows "
+                    "how often each candidate was seen there. Off: the photos alone order the candidates."),
+    )
+
     def __init__(self, *args, locations=None, extractors=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["locations"].queryset = locations

@@ -97,6 +97,10 @@ class MatchCandidate(models.Model):
     reference_image = models.ForeignKey(SightingImage, on_delete=models.CASCADE, related_name="+", null=True)
     # Verified correspondences of the best pair, [[xq, yq, xr, yr], ...] in original-image pixels.
     matches = models.JSONField(default=list, blank=True)
+    # The location prior (matching/engine/prior.py) when the run used it: P(individual | station),
+    # and the individual's distinct catalog sightings at the sighting's station.
+    prior = models.FloatField(null=True, blank=True)
+    station_sightings = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["run", "rank"]

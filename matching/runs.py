@@ -52,7 +52,11 @@ def _clean_filters(filters: dict | None) -> dict:
     unknown = [bp for bp in body_parts if bp not in BodyPart.values]
     if unknown:
         raise ValidationError(_("Unknown body part: %(parts)s") % {"parts": ", ".join(unknown)})
-    return {"locations": locations, "body_parts": body_parts}
+    # Where each cat has been seen ranks the candidates too (matching/engine/prior.py) unless the
+    # run says otherwise; stored, so that a re-run and the results page know what was used.
+    prior = filters.get("location_prior")
+    prior = settings.MATCHING_LOCATION_PRIOR if prior is None else bool(prior)
+    return {"locations": locations, "body_parts": body_parts, "location_prior": prior}
 
 
 def max_attempts() -> int:

@@ -7,11 +7,13 @@ Models and the shortlist index live once per worker process.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 import logging
 import threading
 import time
+from collections import Counter
 from typing import Callable
 
 import numpy as np
@@ -256,6 +258,33 @@ def catalog_index_train(*, extractor: str = "") -> None:
                             time.perf_counter() - started)
 
 
+def _with_location_prior(result, index: ShortlistIndex, allowed: Callable[[Entry], bool], sighting, mode: str):
+    """The identification re-ranked by log P(individual | station) + weight * pattern score
+    (matching/engine/prior.py), counted over the distinct catalog sightings the run may compare
+    with. Individuals seen at the station but without pattern evidence join the candidates with a
+    score of 0, as the evaluation ranks them. Returns (result, priors, sightings at the station)."""
+    from matching.engine import prior as location
+
+    seen, here = {}, Counter()
+    station = sighting.station_id
+    area = sighting.location_id or (sighting.station.location_id if station else None)
+    for e in index.entries.values():
+        if e.sighting is None or e.individual is None or not allowed(e) or e.sighting in seen:
+            continue
+        seen[e.sighting] = (e.individual, e.station, e.location)
+        if station is not None and e.station == station:
+            here[e.individual] += 1
+    if not result.candidates and not seen:
+        return result, {}, {}
+    by_ind = {c.individual: c for c in result.candidates}
+    for ind in here:
+        by_ind.setdefault(ind, scoring.Candidate(individual=ind, score=0.0, best=None))
+    priors = location.location_prior(seen.values(), station=station, area=area, individuals=by_ind)
+    fused = location.fuse({i: c.rank_score for i, c in by_ind.items()}, priors, location.WEIGHTS[mode])
+    ranked = sorted(by_ind.values(), key=lambda c: (-fused[c.individual], str(c.individual)))
+    return dataclasses.replace(result, candidates=ranked), priors, dict(here)
+
+
 def identify_run(*, run: MatchRun, progress: Callable[[str, int, int], None] | None = None) -> None:
     """Rank the catalog's individuals for run.sighting; replaces run.candidates and sets the outcome."""
     from matching.engine import matcher, verify
@@ -318,6 +347,9 @@ def identify_run(*, run: MatchRun, progress: Callable[[str, int, int], None] | N
             allowed=allowed, shortlist_images=settings.MATCHING_SHORTLIST,
             likely_new_below=cal.likely_new_below if cal else 0.0, progress=progress,
         )
+    priors, here = {}, {}
+    if filters.get("location_prior", settings.MATCHING_LOCATION_PRIOR):
+        result, priors, here = _with_location_prior(result, index, allowed, sighting, run.mode)
     with transaction.atomic():
         if progress:  # first in the transaction: the caller may refuse the write (matching.runs)
             progress("saving", len(images), len(images))
@@ -333,6 +365,8 @@ def identify_run(*, run: MatchRun, progress: Callable[[str, int, int], None] | N
                 query_image_id=best.query_key if best else None,
                 reference_image_id=best.reference_key if best else None,
                 matches=[[round(float(v), 1) for v in row] for row in pts],
+                prior=round(priors[cand.individual], 4) if cand.individual in priors else None,
+                station_sightings=here.get(cand.individual, 0),
             ))
         MatchCandidate.objects.bulk_create(rows)
         run.likely_new = result.likely_new

@@ -68,10 +68,11 @@ def run_start(request: HttpRequest, pk: int) -> HttpResponse:
     if not user_can(request.user, sighting.organization_id, Role.CONTRIBUTOR):
         raise PermissionDenied(_("Only contributors of the sighting's organisation may identify it."))
     previous = sighting.match_runs.order_by("-pk").first()
-    initial = {"extractor": settings.MATCHING_DEFAULT_EXTRACTOR, "mode": settings.MATCHING_DEFAULT_MODE}
+    initial = {"extractor": settings.MATCHING_DEFAULT_EXTRACTOR, "mode": settings.MATCHING_DEFAULT_MODE,
+               "location_prior": settings.MATCHING_LOCATION_PRIOR}
     if previous is not None:
         fast_extractor = previous.extractor if previous.mode == RunMode.FAST else settings.MATCHING_DEFAULT_EXTRACTOR
-        initial = {"extractor": fast_extractor, "mode": previous.mode, **previous.filters}
+        initial = {**initial, "extractor": fast_extractor, "mode": previous.mode, **previous.filters}
     form = RunFiltersForm(
         request.POST or None, initial=initial, locations=locations_for(request.user), extractors=_extractor_choices()
     )
@@ -81,7 +82,8 @@ def run_start(request: HttpRequest, pk: int) -> HttpResponse:
             run = match_run_start(
                 sighting=sighting, requested_by=request.user, extractor=data["extractor"],
                 mode=data["mode"] or settings.MATCHING_DEFAULT_MODE,
-                filters={"locations": [loc.pk for loc in data["locations"]], "body_parts": data["body_parts"]},
+                filters={"locations": [loc.pk for loc in data["locations"]], "body_parts": data["body_parts"],
+                         "location_prior": data["location_prior"]},
             )
         except ValidationError as exc:
             form.add_error(None, exc)

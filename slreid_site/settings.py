@@ -220,6 +220,9 @@ MATCHING_ACCURATE_MAX_FRAMES = env_int("MATCHING_ACCURATE_MAX_FRAMES", 3)
 # bulk queue and the results page says how many were left out (an import of hundreds of photos
 # otherwise made the next identification extract them all while the user waited).
 MATCHING_EXTRACT_IN_RUN = env_int("MATCHING_EXTRACT_IN_RUN", 20)
+# Rank candidates by the pattern score and where each cat has been seen (matching/engine/prior.py);
+# reviewers can switch it off per run. Off: the pattern score alone orders the candidates.
+MATCHING_LOCATION_PRIOR = env_bool("MATCHING_LOCATION_PRIOR", True)
 DETECTOR_ENABLED = env_bool("DETECTOR_ENABLED", True)
 
 # Queue: interactive identification and bulk work run on separate clusters (queues), so

@@ -200,6 +200,9 @@ class IdentifyInputSerializer(serializers.Serializer):
     extractor = serializers.CharField(required=False, allow_blank=True, default="")
     locations = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
     body_parts = serializers.ListField(child=serializers.ChoiceField(choices=BodyPart.choices), required=False, default=list)
+    location_prior = serializers.BooleanField(
+        required=False, allow_null=True, default=None,
+        help_text=_("Also rank by where each cat has been seen (default: the site's MATCHING_LOCATION_PRIOR)."))
 
 
 class CandidateSerializer(serializers.Serializer):
@@ -214,6 +217,10 @@ class CandidateSerializer(serializers.Serializer):
     body_parts = serializers.ListField(child=serializers.CharField())
     query_image = serializers.IntegerField(source="query_image_id", allow_null=True)
     reference_image = serializers.IntegerField(source="reference_image_id", allow_null=True)
+    # Set when the run ranked by the location prior too: P(individual | station) and the
+    # individual's catalog sightings at the sighting's station.
+    prior = serializers.FloatField(allow_null=True)
+    station_sightings = serializers.IntegerField()
 
 
 class RunSerializer(serializers.Serializer):

@@ -81,7 +81,8 @@ class SightingWorkflowViewSet(SightingViewSet):
         data = s.IdentifyInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         match_run_start = import_string("matching.runs.match_run_start")
-        filters_ = {"locations": data.validated_data["locations"], "body_parts": data.validated_data["body_parts"]}
+        filters_ = {"locations": data.validated_data["locations"], "body_parts": data.validated_data["body_parts"],
+                    "location_prior": data.validated_data["location_prior"]}
         try:
             run = match_run_start(
                 sighting=sighting, requested_by=request.user,

@@ -54,6 +54,7 @@ def test_confirm_asks_first_and_the_submitter_bell_counts_the_decision(page, liv
     assert submitter.locator("#unread-count").inner_text().startswith("1")
     submitter.click("#notification-bell")
     assert "alice confirmed the sighting" in submitter.locator("#notifications").inner_text()
+    submitter.screenshot(path=f"{screenshot_dir()}/notifications.png", full_page=True)
     submitter.locator("#notifications button").first.click()
     submitter.wait_for_url(f"**/runs/{run.pk}/")
     assert submitter.locator("#unread-count").count() == 0

@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from catalog.models import CameraStation, Location, Membership, Role
+from tests.browser.conftest import screenshot_dir
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -22,6 +23,7 @@ def test_org_admin_draws_a_boundary_and_picks_a_station_position_on_the_map(page
     for dx, dy in ((0.3, 0.3), (0.7, 0.3), (0.6, 0.7)):
         page.mouse.click(box["x"] + box["width"] * dx, box["y"] + box["height"] * dy)
     assert page.locator("#setup-map").get_attribute("data-corners") == "3"
+    page.screenshot(path=f"{screenshot_dir()}/setup-area.png", full_page=True)
     page.click("#location-form button[type=submit]")
     page.wait_for_url(lambda url: "/setup/areas/new/" not in url)
     area = Location.objects.get(name="Zorkul")
@@ -34,6 +36,7 @@ def test_org_admin_draws_a_boundary_and_picks_a_station_position_on_the_map(page
     box = page.locator("#setup-map").bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     assert page.input_value("input[name=latitude]") != ""
+    page.screenshot(path=f"{screenshot_dir()}/setup-station.png", full_page=True)
     page.click("#station-form button[type=submit]")
     page.wait_for_url(lambda url: "/stations/new/" not in url)
     station = CameraStation.objects.get(code="Z1")

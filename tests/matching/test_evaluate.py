@@ -179,6 +179,10 @@ def test_evaluate_command_runs_both_methods_end_to_end(tmp_path, method):
     assert data["rank1"] == 1.0
     assert set(data["levels"]) == {"excellent", "good", "fair", "uncertain"}
     assert data["median_query_seconds"] is not None
+    # The pattern score alone is reported next to the product's ranking; the seed never uses the prior.
+    assert data["pattern_only"]["rank1"] == 1.0 and "encounter_rank1" in data["pattern_only"]
+    assert data["location_prior"]["used"] is (method == "default")
+    assert len(data["prior_cases"]) == 6 and set(data["prior_cases"][0]["prior"]) == {"cat0", "cat1", "cat2"}
 
 
 @pytest.mark.django_db

@@ -34,7 +34,7 @@ def test_start_queues_run_and_marks_sighting_identifying(sighting, bob, django_c
         run = runs.match_run_start(sighting=sighting, requested_by=bob, filters={"body_parts": ["left_flank"]})
     sighting.refresh_from_db()
     assert run.state == RunState.QUEUED and run.progress_total == 2
-    assert run.filters == {"locations": [], "body_parts": ["left_flank"]}
+    assert run.filters == {"locations": [], "body_parts": ["left_flank"], "location_prior": True}
     assert sighting.status == SightingStatus.IDENTIFYING
     assert len(callbacks) == 1
     queued = get_broker("interactive").dequeue()

@@ -162,6 +162,23 @@ def test_start_page_posts_filters_and_queues_a_run(client, bob, org_a, django_ca
     run = MatchRun.objects.get()
     assert response.status_code == 302 and response.url == reverse("run_detail", args=[run.pk])
     assert run.filters["body_parts"] == ["left_flank"] and len(callbacks) == 1
+    # The location prior is a checkbox, ticked by default: left unticked, the run ranks by the photos alone.
+    assert not run.filters["location_prior"]
+    page = client.get(reverse("run_start", args=[sighting.pk])).content.decode()
+    assert 'name="location_prior"' in page
+
+
+def test_the_api_starts_a_run_with_or_without_the_location_prior(bob, org_a):
+    from rest_framework.test import APIClient
+
+    sighting = SightingFactory(organization=org_a)
+    SightingImageFactory(sighting=sighting)
+    api = APIClient()
+    api.force_authenticate(bob)
+    response = api.post(f"/api/sightings/{sighting.pk}/identify/", {"location_prior": False}, format="json")
+    assert response.status_code == 202 and response.json()["filters"]["location_prior"] is False
+    response = api.post(f"/api/sightings/{sighting.pk}/identify/", {}, format="json")
+    assert response.json()["filters"]["location_prior"] is True
 
 
 def test_status_json_reports_progress_and_is_scoped(client, bob, charlie, org_a):

@@ -43,11 +43,15 @@ class Command(BaseCommand):
         parser.add_argument("--max-seconds", type=float, default=None,
                             help="start no new query after this many seconds of matching (queries run in random order)")
         parser.add_argument("--calibration", default=None, help="calibration version (default: latest for the extractor)")
+        parser.add_argument("--no-location-prior", action="store_true",
+                            help="rank by the pattern score alone, without where each cat has been seen "
+                                 "(default: as settings.MATCHING_LOCATION_PRIOR; the seed baseline never uses it)")
 
     def handle(self, *args, **opts):
         from matching.engine import scoring
         from matching.engine.accurate import ACCURATE_VERSION, AccurateConfig
-        from matching.engine.evaluation import encounter_records, summarize_encounters
+        from matching.engine.evaluation import encounter_records, prior_for, summarize_encounters, with_location_prior
+        from matching.engine.prior import WEIGHTS
         from matching.engine.evaluation_runner import (
             FeatureStore, auto_boxes, build_engine, device_name, encounter_groups, run_default, run_seed_baseline,
         )
@@ -104,8 +108,21 @@ class Command(BaseCommand):
             sightings = run_default(dataset, ran, store, log=log, groups=encounter_groups(dataset, ran), **common)
             level_of = cal.level if cal else None
             likely_new = cal.likely_new_below if cal else None
+        # The pattern score alone is always reported; the product's ranking adds the location prior.
+        use_prior = method == "default" and settings.MATCHING_LOCATION_PRIOR and not opts["no_location_prior"]
+        weight = WEIGHTS[mode] if method == "default" else WEIGHTS["seed-baseline"]
+        pattern = summarize(records)
+        pattern.update(summarize_encounters(sightings))
+        if use_prior:
+            records = with_location_prior(dataset, records, weight)
+            sightings = with_location_prior(dataset, sightings, weight)
         result = summarize(records, level_of=level_of, likely_new_threshold=likely_new)
         result.update(summarize_encounters(sightings, level_of=level_of, likely_new_threshold=likely_new))
+        result["location_prior"] = {"used": use_prior, "weight": weight if use_prior else None}
+        result["pattern_only"] = {k: pattern[k] for k in (
+            "rank1", "rank5", "map", "rank1_macro", "rank1_per_individual", "new_individual_auc",
+            "encounter_rank1", "encounter_rank5", "encounter_rank1_macro", "encounter_rank1_per_individual",
+            "encounter_new_individual_auc")}
         if "levels" not in result:
             # The seed method has no calibrated levels: every answer is reported as uncertain.
             for prefix, n, r1 in (("", result["queries"], result["rank1"]),
@@ -140,11 +157,25 @@ class Command(BaseCommand):
             # the best wrong score per query (the "new individual" case of protocol step 8).
             "samples": _samples(dataset, records),
             "encounter_samples": _samples(dataset, sightings),
+            # For scripts/fit_prior.py: each query's pattern score and location prior per individual.
+            "prior_cases": _prior_cases(dataset, records, prior_for),
+            "encounter_prior_cases": _prior_cases(dataset, sightings, prior_for),
         })
         self.stdout.write(format_report(result))
         if opts["json_path"]:
             Path(opts["json_path"]).write_text(json.dumps(result, indent=1, default=float))
             self.stdout.write(f"wrote {opts['json_path']}")
+
+
+def _prior_cases(dataset, records, prior_for) -> list[dict]:
+    out = []
+    for r in records:
+        if not r.query.eligible:
+            continue
+        pattern = r.extra.get("pattern", r.scores)
+        out.append({"individual": r.query.individual, "pattern": pattern,
+                    "prior": r.extra.get("prior") or prior_for(dataset, r)})
+    return out
 
 
 def _samples(dataset, records) -> list[dict]:

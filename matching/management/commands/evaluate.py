@@ -110,7 +110,7 @@ class Command(BaseCommand):
             likely_new = cal.likely_new_below if cal else None
         # The pattern score alone is always reported; the product's ranking adds the location prior.
         use_prior = method == "default" and settings.MATCHING_LOCATION_PRIOR and not opts["no_location_prior"]
-        weight = WEIGHTS[mode] if method == "default" else WEIGHTS["seed-baseline"]
+        weight = WEIGHTS[mode]
         pattern = summarize(records)
         pattern.update(summarize_encounters(sightings))
         if use_prior:

@@ -44,8 +44,10 @@ def device_name(device: str) -> str:
     return resolve_device(device)
 
 
-def build_engine(name: str, *, device: str = "cpu", long_side: int | None = None, max_keypoints: int | None = None) -> Engine:
-    """The product engine (H2a's extractors, LightGlue matcher and verification) for extractor `name`."""
+def build_engine(name: str, *, device: str = "cpu", long_side: int | None = None, max_keypoints: int | None = None,
+                 plain: bool = False) -> Engine:
+    """The product engine (H2a's extractors, LightGlue matcher and verification) for extractor `name`;
+    plain: without the accurate mode's grey equalisation and glare masking (the seed baseline)."""
     from matching.engine import extractors, matcher, verify
 
     options = {}
@@ -53,6 +55,8 @@ def build_engine(name: str, *, device: str = "cpu", long_side: int | None = None
         options["long_side"] = long_side
     if max_keypoints:
         options["max_keypoints"] = max_keypoints
+    if plain:
+        options["plain"] = True
     dev = device_name(device)
     extractor = extractors.get_extractor(name, dev, **options)
     return Engine(

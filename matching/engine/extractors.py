@@ -234,8 +234,11 @@ class Extractor:
     name = ""
 
     def __init__(self, device: str = "cpu", *, max_keypoints: int = DEFAULT_MAX_KEYPOINTS,
-                 long_side: int = preprocess.DEFAULT_LONG_SIDE) -> None:
+                 long_side: int = preprocess.DEFAULT_LONG_SIDE, plain: bool = False) -> None:
         self.device = resolve_device(device)
+        if plain:
+            # The photo as it is (colour, glare kept): the seed baseline's input, whatever the mode's.
+            self.equalize_grey = self.drop_saturated = False
         self.max_keypoints = max_keypoints
         self.long_side = long_side
         base = EXTRACTORS[self.name]["version"]
@@ -245,6 +248,8 @@ class Extractor:
             suffix += f"-k{max_keypoints}"
         if long_side != preprocess.DEFAULT_LONG_SIDE:
             suffix += f"-s{long_side}"
+        if plain and (type(self).equalize_grey or type(self).drop_saturated):
+            suffix += "-plain"
         self.version = base + suffix
 
     def check_available(self) -> None:

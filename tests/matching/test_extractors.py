@@ -67,6 +67,16 @@ def test_non_default_options_change_the_version_so_caches_do_not_mix():
     assert get_extractor("sift").version != get_extractor("sift", max_keypoints=256).version
 
 
+def test_the_plain_aliked_of_the_seed_baseline_sees_the_colour_photo_and_caches_apart():
+    accurate, plain = get_extractor("aliked"), get_extractor("aliked", plain=True)
+    assert accurate.equalize_grey and not plain.equalize_grey and not plain.drop_saturated
+    assert plain.version == accurate.version + "-plain"
+    # An extractor without that preprocessing is the same with or without plain.
+    assert get_extractor("sift", plain=True).version == get_extractor("sift").version
+    # The class keeps its setting: plain is per instance.
+    assert get_extractor("aliked").equalize_grey
+
+
 def test_info_bar_text_gives_no_keypoints_when_bars_are_masked():
     frame = frame_with_bars(bar=16)
     extractor = get_extractor("sift", max_keypoints=4096, long_side=960)

@@ -26,8 +26,9 @@ class Command(BaseCommand):
         parser.add_argument("--extractor", default=None,
                             help="default: the mode's extractor (seed-baseline: aliked)")
         parser.add_argument("--method", choices=["default", "seed-baseline"], default="default",
-                            help="default: the product's engine in --mode; seed-baseline: ALIKED-n16, 2,048 keypoints, "
-                                 "LightGlue against every gallery image, mean match confidence, ranked per image")
+                            help="default: the product's engine in --mode; seed-baseline: ALIKED-n16 on the colour photo, "
+                                 "2,048 keypoints, LightGlue against every gallery image, mean match confidence, "
+                                 "ranked per image")
         parser.add_argument("--mode", choices=["fast", "accurate"], default=None,
                             help="the product's identification mode (default: settings.MATCHING_DEFAULT_MODE)")
         parser.add_argument("--ignore-boxes", action="store_true", help="match full frames, as when no box is drawn")
@@ -72,8 +73,9 @@ class Command(BaseCommand):
             extractor_name = opts["extractor"] or (
                 settings.MATCHING_ACCURATE_EXTRACTOR if mode == "accurate" else settings.MATCHING_DEFAULT_EXTRACTOR)
             max_keypoints = opts["max_keypoints"] or settings.MATCHING_MAX_KEYPOINTS
+        # The seed saw the photos as they are: no grey equalisation or glare masking (accurate mode's).
         engine = build_engine(extractor_name, device=settings.MATCHING_DEVICE, long_side=opts["long_side"],
-                              max_keypoints=max_keypoints)
+                              max_keypoints=max_keypoints, plain=method == "seed-baseline")
         cache_root = Path(opts["cache_dir"] or (settings.BASE_DIR / "var" / "eval-cache"))
         log = self.stderr.write if opts["verbosity"] >= 1 else None
         suggested = auto_boxes(dataset, cache_root, log=log) if opts["suggested_boxes"] else None

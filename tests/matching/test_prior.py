@@ -127,3 +127,28 @@ def test_a_catalog_photo_of_unknown_body_part_is_compared_with_any_part():
 
     assert compatible("left_flank", "unknown") and compatible("unknown", "right_flank") and compatible("", "head")
     assert not compatible("left_flank", "right_flank")
+
+
+@pytest.mark.django_db
+def test_the_results_page_says_the_prior_ranked_and_how_often_each_cat_was_seen_here(client, bob, org_a):
+    from django.urls import reverse
+
+    from matching.models import MatchCandidate, RunState
+
+    station = CameraStationFactory(organization=org_a)
+    sighting = SightingFactory(organization=org_a, status=SightingStatus.AWAITING_REVIEW, station=station,
+                               location=station.location)
+    query = SightingImageFactory(sighting=sighting)
+    cat = IndividualFactory()
+    run = MatchRun.objects.create(sighting=sighting, extractor="xfeat", state=RunState.DONE,
+                                  filters={"location_prior": True})
+    MatchCandidate.objects.create(run=run, individual=cat, rank=1, score=0.0, confidence="uncertain",
+                                  query_image=query, prior=0.7, station_sightings=2)
+    client.force_login(bob)
+    page = client.get(reverse("run_detail", args=[run.pk])).content.decode()
+    assert 'id="prior-note"' in page and "seen here 2 times" in page
+    run.filters = {"location_prior": False}
+    run.save()
+    MatchCandidate.objects.filter(run=run).update(prior=None)
+    page = client.get(reverse("run_detail", args=[run.pk])).content.decode()
+    assert 'id="prior-note"' not in page and "seen here" not in page

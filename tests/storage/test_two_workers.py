@@ -1,4 +1,4 @@
-"""Two worker machines, simulated: two qclusters in their own processes and working directories,
+"""Two worker machines, simulated: two clusters (`run_qcluster`, as deployed) in their own processes and working directories,
 sharing only PostgreSQL, Redis and the bucket, serve identifications queued at once.
 
 Runs in the PostgreSQL/Redis pass (`make test-postgres`); the SQLite pass skips it.
@@ -39,7 +39,7 @@ def _database_url() -> str:
 def _start_worker(workdir: Path, env: dict[str, str]) -> tuple[subprocess.Popen, Path]:
     workdir.mkdir()
     log = workdir / "qcluster.log"
-    proc = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "qcluster"], cwd=workdir, env=env,
+    proc = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "run_qcluster"], cwd=workdir, env=env,
                             stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
     return proc, log
 

@@ -268,6 +268,9 @@ def _with_location_prior(result, index: ShortlistIndex, allowed: Callable[[Entry
     seen, here = {}, Counter()
     station = sighting.station_id
     area = sighting.location_id or (sighting.station.location_id if station else None)
+    if station is None and area is None:
+        # No place to go by: how common a cat is in the catalog is not weighed against the photos.
+        return result, {}, {}
     for e in index.entries.values():
         if e.sighting is None or e.individual is None or not allowed(e) or e.sighting in seen:
             continue

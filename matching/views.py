@@ -199,6 +199,8 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "active": run.state in ACTIVE_STATES,
         "can_rerun": sighting.status in STARTABLE_STATUSES,
         "calibration": _calibration(run.calibration_version),
+        # Asked for and applied: a sighting with no station or study area is ranked by the photos alone.
+        "prior_used": any(c.prior is not None for c in candidates),
     }
     return render(request, "matching/run_detail.html", context)
 

@@ -358,6 +358,11 @@ def with_location_prior(dataset: Dataset, records: list[QueryRecord], weight: fl
 
     out = []
     for r in records:
+        if not dataset.items[r.query.index].station:
+            # No place to go by (nyala): how common a cat is in the catalog is no evidence worth
+            # weighing against the photos with a weight fitted where the place was known.
+            out.append(r)
+            continue
         prior = prior_for(dataset, r)
         pattern = r.scores
         conf = r.confidence_scores if r.confidence_scores is not None else pattern

@@ -15,7 +15,9 @@ pairs only weakly (AUC about 0.6). This module makes that reviewer's habit expli
 with one weight per mode, fitted on the developer sets by `fit_weight` (scripts/fit_prior.py),
 which also reports the rank-1 it gives with the weight chosen leave-one-individual-out. A strong
 pattern match still outranks the station's resident; a weak one no longer outranks it by noise.
-The confidence level and "likely new" stay on the pattern score alone: where a cat was seen says
+A sighting with neither a station nor a study area is ranked by the pattern score alone: the
+catalog-wide frequency of a cat is no evidence to weigh against the photos with a weight fitted where
+the place was known. The confidence level and "likely new" stay on the pattern score alone: where a cat was seen says
 nothing about whether this photo shows a new animal.
 """
 

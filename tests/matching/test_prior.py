@@ -62,6 +62,10 @@ def test_evaluation_ranks_with_the_prior_but_keeps_the_pattern_for_levels():
     assert before["rank1"] == 0.0 and after["rank1"] == 1.0
     # The level and "likely new" read the pattern score, not the fused one.
     assert fused[0].confidence("a") == 0.0 and fused[0].extra["prior"]["a"] > fused[0].extra["prior"]["b"]
+    # Without a station (nyala) the photos alone rank.
+    placeless = Dataset("toy", None, tuple(_item(i, ind, f"e{i}", "") for i, ind in enumerate("aab")))
+    r = QueryRecord(Query(0, "a", (1, 2), True), {"a": 0.0, "b": 1.0}, 0.1)
+    assert with_location_prior(placeless, [r], weight=0.25)[0].scores == {"a": 0.0, "b": 1.0}
     # The query's own encounter never counts as having been seen.
     own_only = Dataset("toy", None, (_item(0, "a", "e0", "R/S1/C1"), _item(1, "b", "e1", "R/S2/C1")))
     r = QueryRecord(Query(0, "a", (1,), False), {"a": 0.0, "b": 0.0}, 0.1)
@@ -104,6 +108,12 @@ def test_a_run_ranks_the_station_s_resident_first_unless_told_not_to(org_a, cpu_
     run_off = MatchRun.objects.create(sighting=query, extractor="", filters={"location_prior": False})
     services.identify_run(run=run_off)
     assert all(c.prior is None for c in run_off.candidates.all())
+    # A sighting with no station or study area: the photos alone, whatever the switch says.
+    placeless = SightingFactory(organization=org_a, status=SightingStatus.IDENTIFYING, station=None, location=None)
+    SightingImageFactory(sighting=placeless, file=ContentFile(jpeg(rosette_image(399)), name="q.jpg"))
+    run_placeless = MatchRun.objects.create(sighting=placeless, extractor="", filters={"location_prior": True})
+    services.identify_run(run=run_placeless)
+    assert all(c.prior is None for c in run_placeless.candidates.all())
 
 
 @pytest.mark.slow

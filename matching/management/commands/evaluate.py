@@ -172,8 +172,8 @@ class Command(BaseCommand):
 def _prior_cases(dataset, records, prior_for) -> list[dict]:
     out = []
     for r in records:
-        if not r.query.eligible:
-            continue
+        if not r.query.eligible or not dataset.items[r.query.index].station:
+            continue  # the prior is used only where the place is known
         pattern = r.extra.get("pattern", r.scores)
         out.append({"individual": r.query.individual, "pattern": pattern,
                     "prior": r.extra.get("prior") or prior_for(dataset, r)})

@@ -8,8 +8,8 @@
 (function () {
   "use strict";
 
-  /* gettext, ngettext and interpolate come from the site's JavaScript catalog (base.html). */
-  function count(singular, plural, n) { return interpolate(ngettext(singular, plural, n), [n]); }
+  /* gettext, ngettext and interpolate come from the site's JavaScript catalog (base.html);
+   * ngettext is called with literal texts, so that makemessages finds them. */
 
   window.slreidMaps = window.slreidMaps || {};
 
@@ -113,7 +113,7 @@
         className: "sighting-marker " + (p.exact ? "exact" : "coarse"),
       });
       marker.bindPopup(function () { return popupFor(group); }, { maxWidth: 320, minWidth: 220 });
-      marker.bindTooltip(textEl(group.length > 1 ? count("%s sighting", "%s sightings", group.length) : p.date));
+      marker.bindTooltip(textEl(group.length > 1 ? interpolate(ngettext("%s sighting", "%s sightings", group.length), [group.length]) : p.date));
       marker.addTo(layer);
     });
     return { markers: order.length, latlngs: latlngs };
@@ -145,7 +145,7 @@
            [p.exact ? gettext("exact position") : gettext("approximate position (grid cell)")]),
       ]);
       if (p.individuals.length) {
-        var list = el("div", {}, [count("%s individual detected", "%s individuals detected", p.individuals.length) + ": "]);
+        var list = el("div", {}, [interpolate(ngettext("%s individual detected", "%s individuals detected", p.individuals.length), [p.individuals.length]) + ": "]);
         p.individuals.forEach(function (ind, i) {
           if (i) list.appendChild(document.createTextNode(", "));
           list.appendChild(ind.url ? el("a", { href: ind.url }, [ind.code]) : el("span", {}, [ind.code]));
@@ -208,10 +208,10 @@
         frame.dataset.markers = String(drawn.markers);
         frame.dataset.sightings = String(data.features.length);
         var text = data.features.length
-          ? count("%s sighting shown on the map", "%s sightings shown on the map", data.features.length)
+          ? interpolate(ngettext("%s sighting shown on the map", "%s sightings shown on the map", data.features.length), [data.features.length])
           : gettext("No sightings match these filters.");
         if (data.without_coordinates) {
-          text += " (" + count("%s without coordinates", "%s without coordinates", data.without_coordinates) + ")";
+          text += " (" + interpolate(ngettext("%s without coordinates", "%s without coordinates", data.without_coordinates), [data.without_coordinates]) + ")";
         }
         setStatus(text);
         fit(map, drawn.latlngs);

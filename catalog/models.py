@@ -8,6 +8,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 
@@ -195,7 +196,8 @@ class SightingStatus(models.TextChoices):
     UNIDENTIFIABLE = "unidentifiable", _("Unidentifiable")
     # Taken back by its organisation (duplicate, empty, wrong upload): kept for the audit log,
     # out of every open count, queue and export.
-    WITHDRAWN = "withdrawn", _("Withdrawn")
+    # Its own context: a withdrawn individual and a withdrawn sighting differ in gender in Russian.
+    WITHDRAWN = "withdrawn", pgettext_lazy("sighting status", "Withdrawn")
 
 
 # Sightings whose images are catalog references.

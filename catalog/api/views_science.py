@@ -1,6 +1,7 @@
 """Bulk imports (queued on the bulk cluster), exports and population estimates over the API."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -64,7 +65,7 @@ class ExportView(APIView):
     @extend_schema(parameters=QUERY_PARAMETERS, responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request, fmt: str):
         if fmt not in FORMATS:
-            return Response({"detail": f"Unknown export; one of {', '.join(FORMATS)}."}, status=status.HTTP_404_NOT_FOUND)
+            return Response({"detail": _("Unknown export; one of %(formats)s.") % {"formats": ", ".join(FORMATS)}}, status=status.HTTP_404_NOT_FOUND)
         form = _query(request, fmt)
         if isinstance(form, Response):
             return form

@@ -8,12 +8,8 @@
 (function () {
   "use strict";
 
-  var i18n = {};
-  var i18nNode = document.getElementById("map-i18n");
-  if (i18nNode) {
-    try { i18n = JSON.parse(i18nNode.textContent); } catch (e) { i18n = {}; }
-  }
-  function t(key, fallback) { return i18n[key] || fallback; }
+  /* gettext, ngettext and interpolate come from the site's JavaScript catalog (base.html);
+   * ngettext is called with literal texts, so that makemessages finds them. */
 
   window.slreidMaps = window.slreidMaps || {};
 
@@ -63,11 +59,11 @@
     var who = p.individual
       ? (p.individual_url ? el("a", { href: p.individual_url }, [p.individual + (p.individual_name ? " " + p.individual_name : "")])
                           : el("span", {}, [p.individual]))
-      : el("span", { class: "muted" }, [t("unidentified", "not identified")]);
+      : el("span", { class: "muted" }, [gettext("not identified")]);
     var link = null;
     if (p.url) {
       var isSighting = p.url !== p.individual_url;
-      link = el("a", { href: p.url, class: "popup-link" }, [isSighting ? t("open", "Open sighting") : t("individual", "Individual profile")]);
+      link = el("a", { href: p.url, class: "popup-link" }, [isSighting ? gettext("Open sighting") : gettext("Individual profile")]);
     }
     return el("div", { class: "popup-sighting", "data-sighting": String(p.id) }, [
       p.thumb ? el("img", { src: p.thumb + (p.thumb.indexOf("?") < 0 ? "?size=160" : ""), alt: "", class: "popup-thumb" }) : null,
@@ -75,7 +71,7 @@
         el("strong", { class: "popup-date" }, [p.date]), " ", who,
         el("div", { class: "muted" }, [[p.organization, p.location, p.station, p.status_label].filter(Boolean).join(" · ")]),
         el("div", { class: p.exact ? "popup-exact" : "popup-approx" },
-           [p.exact ? t("exact", "exact position") : t("approx", "approximate position (grid cell)")]),
+           [p.exact ? gettext("exact position") : gettext("approximate position (grid cell)")]),
         link,
       ]),
     ]);
@@ -84,7 +80,7 @@
   function popupFor(group) {
     var box = el("div", { class: "map-popup" });
     group.slice(0, 8).forEach(function (f) { box.appendChild(sightingEntry(f.properties)); });
-    if (group.length > 8) box.appendChild(el("p", { class: "muted" }, ["+" + (group.length - 8) + " " + t("more", "more")]));
+    if (group.length > 8) box.appendChild(el("p", { class: "muted" }, [interpolate(gettext("+%s more"), [group.length - 8])]));
     return box;
   }
 
@@ -117,7 +113,7 @@
         className: "sighting-marker " + (p.exact ? "exact" : "coarse"),
       });
       marker.bindPopup(function () { return popupFor(group); }, { maxWidth: 320, minWidth: 220 });
-      marker.bindTooltip(textEl(group.length > 1 ? group.length + " " + t("sightings", "sightings") : p.date));
+      marker.bindTooltip(textEl(group.length > 1 ? interpolate(ngettext("%s sighting", "%s sightings", group.length), [group.length]) : p.date));
       marker.addTo(layer);
     });
     return { markers: order.length, latlngs: latlngs };
@@ -130,7 +126,8 @@
       var line = L.polyline([[c[0][1], c[0][0]], [c[1][1], c[1][0]]], {
         color: "#7a2e8e", weight: 3, opacity: 0.8, className: "track-line",
       }).addTo(layer);
-      var label = (i + 1) + ". " + p.from + " → " + p.to + " · " + p.km + " km · " + p.days + " " + t("days", "days");
+      var label = (i + 1) + ". " + p.from + " → " + p.to + " · " +
+        interpolate(gettext("%(km)s km in %(days)s days"), { km: p.km, days: p.days }, true);
       line.bindTooltip(textEl(label), { permanent: moves.length <= 6, direction: "center", className: "track-label" });
     });
   }
@@ -141,14 +138,14 @@
       var p = f.properties, ll = L.latLng(f.geometry.coordinates[1], f.geometry.coordinates[0]);
       latlngs.push(ll);
       var box = el("div", { class: "map-popup" }, [
-        el("strong", {}, [t("station", "Station") + " " + p.code]),
+        el("strong", {}, [interpolate(gettext("Station %s"), [p.code])]),
         el("div", { class: "muted" }, [[p.location, p.organization].filter(Boolean).join(" · ")]),
-        el("div", {}, [t("operating", "operating") + ": " + (p.operating_from || "?") + " – " + (p.operating_to || "?")]),
+        el("div", {}, [interpolate(gettext("operating: %(from)s – %(to)s"), { from: p.operating_from || "?", to: p.operating_to || "?" }, true)]),
         el("div", { class: p.exact ? "popup-exact" : "popup-approx" },
-           [p.exact ? t("exact", "exact position") : t("approx", "approximate position (grid cell)")]),
+           [p.exact ? gettext("exact position") : gettext("approximate position (grid cell)")]),
       ]);
       if (p.individuals.length) {
-        var list = el("div", {}, [p.individuals.length + " " + t("detected", "individuals detected") + ": "]);
+        var list = el("div", {}, [interpolate(ngettext("%s individual detected", "%s individuals detected", p.individuals.length), [p.individuals.length]) + ": "]);
         p.individuals.forEach(function (ind, i) {
           if (i) list.appendChild(document.createTextNode(", "));
           list.appendChild(ind.url ? el("a", { href: ind.url }, [ind.code]) : el("span", {}, [ind.code]));
@@ -183,10 +180,10 @@
             var parts = Object.keys(body.errors || {}).map(function (field) {
               return field + ": " + body.errors[field].map(function (e) { return e.message; }).join(" ");
             });
-            throw new Error(t("invalid", "Invalid filter") + " — " + parts.join("; "));
+            throw new Error(gettext("Invalid filter") + " — " + parts.join("; "));
           });
         }
-        if (!r.ok) throw new Error(t("failed", "Could not load the map data."));
+        if (!r.ok) throw new Error(gettext("Could not load the map data."));
         return r.json();
       });
   }
@@ -211,14 +208,16 @@
         frame.dataset.markers = String(drawn.markers);
         frame.dataset.sightings = String(data.features.length);
         var text = data.features.length
-          ? data.features.length + " " + t("sightings", "sightings") + " " + t("shown", "shown on the map")
-          : t("none", "No sightings match these filters.");
-        if (data.without_coordinates) text += " (" + data.without_coordinates + " " + t("without", "without coordinates") + ")";
+          ? interpolate(ngettext("%s sighting shown on the map", "%s sightings shown on the map", data.features.length), [data.features.length])
+          : gettext("No sightings match these filters.");
+        if (data.without_coordinates) {
+          text += " (" + interpolate(ngettext("%s without coordinates", "%s without coordinates", data.without_coordinates), [data.without_coordinates]) + ")";
+        }
         setStatus(text);
         fit(map, drawn.latlngs);
         if (!first && window.history.replaceState) window.history.replaceState(null, "", "?" + qs);
         frame.dataset.loaded = "true";
-      }).catch(function (err) { setStatus(err.message || t("failed", "Could not load the map data.")); frame.dataset.loaded = "error"; });
+      }).catch(function (err) { setStatus(err.message || gettext("Could not load the map data.")); frame.dataset.loaded = "error"; });
     }
     if (form) {
       form.addEventListener("submit", function (e) { e.preventDefault(); load(false); });
@@ -250,7 +249,7 @@
   function addStationsOverlay(frame, map) {
     var layer = L.featureGroup(), loaded = false;
     // The layer name is the one string Leaflet insists on taking as HTML: escape it.
-    var name = textEl(t("stations", "Camera stations")).outerHTML;
+    var name = textEl(gettext("Camera stations")).outerHTML;
     L.control.layers(null, (function () { var o = {}; o[name] = layer; return o; })(),
                      { collapsed: false }).addTo(map);
     map.on("overlayadd", function (e) {
@@ -277,7 +276,7 @@
     } else {
       var url = frame.dataset.trackUrl || frame.dataset.stationsUrl;
       fetchJSON(url).then(function (data) { setupCollection(frame, map, state, data); })
-        .catch(function () { setStatus(t("failed", "Could not load the map data.")); frame.dataset.loaded = "error"; });
+        .catch(function () { setStatus(gettext("Could not load the map data.")); frame.dataset.loaded = "error"; });
     }
   });
 })();

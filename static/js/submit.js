@@ -2,10 +2,18 @@
 (function () {
   "use strict";
 
+  // Data the page gives as JSON (json_script); the texts come from gettext (the JavaScript catalog).
   function text(id, fallback) {
     var el = document.getElementById(id);
     return el ? JSON.parse(el.textContent) : fallback;
   }
+
+  var BOX_STATUS = {
+    detector: gettext("Suggested by the detector, not yet confirmed"),
+    motion: gettext("Suggested from the motion in the burst, not yet confirmed"),
+    user: gettext("Box confirmed"),
+    "import": gettext("Box confirmed"),
+  };
 
   // ---- Drop zone: dropped files go into the real <input type=file>, so the form posts them.
   function initDropzone() {
@@ -17,7 +25,7 @@
       list.textContent = "";
       Array.prototype.forEach.call(input.files, function (f) {
         var li = document.createElement("li");
-        li.textContent = f.name + " (" + Math.round(f.size / 1024) + " kB)";
+        li.textContent = f.name + " (" + interpolate(gettext("%s kB"), [Math.round(f.size / 1024)]) + ")";
         list.appendChild(li);
       });
     }
@@ -155,8 +163,8 @@
     } else {
       this.rect.style.display = "none";
     }
-    var key = { detector: "t-detector", motion: "t-motion", user: "t-user", "import": "t-user" }[this.source.value];
-    this.status.textContent = this.drawing ? text("t-drawing", "") : (b ? text(key || "t-user", "") : text("t-none", ""));
+    this.status.textContent = this.drawing ? gettext("Drag on the photo to draw the box")
+      : (b ? BOX_STATUS[this.source.value] || BOX_STATUS.user : gettext("No box: the whole frame is matched"));
     this.card.dataset.boxSource = b ? this.source.value : "none";
   };
   Editor.prototype.accept = function () {
@@ -207,7 +215,7 @@
     var status = document.getElementById("suggest-status");
     var needs = Object.keys(editors).some(function (id) { return !editors[id].box() && !editors[id].source.value; });
     if (!status || !needs || !status.dataset.boxesUrl) return;
-    status.textContent = text("t-looking", "");
+    status.textContent = gettext("Looking for the animal…");
     fetch(status.dataset.boxesUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) { return r.json(); })
       .then(function (data) {
@@ -216,7 +224,7 @@
           // Never overwrite what the user already drew or saved.
           if (ed && s.box && !ed.box() && !ed.source.value) ed.set(s.box, s.box.source);
         });
-        status.textContent = data.message || text("t-ready", "");
+        status.textContent = data.message || gettext("Suggestions ready");
         document.body.dataset.suggestions = "ready";
       })
       .catch(function () { status.textContent = ""; document.body.dataset.suggestions = "failed"; });

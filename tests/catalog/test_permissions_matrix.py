@@ -113,6 +113,7 @@ PAGES: dict[str, Page] = {
     "login": Page("public"),
     "logout": Page("skip", reason="POST-only sign-out; no data"),
     "set_language": Page("skip", reason="POST-only language switch; no data"),
+    "javascript-catalog": Page("public"),
     "home": Page("list"),
     "image_file": Page("private", lambda w: {"uuid": w.image.uuid}, charlie=PRIVATE_GET),
     "image_thumb": Page("private", lambda w: {"uuid": w.image.uuid}, charlie=PRIVATE_GET),

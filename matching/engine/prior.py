@@ -31,7 +31,8 @@ from typing import Hashable, Iterable, Sequence
 # scripts/fit_prior.py on the snow-leopard developer set (docs/benchmarks.md). For fast mode the fit
 # prefers 0: on 39 sampled frames its scores add nothing to where the cat was seen. 0.05 ranks those
 # frames as 0 does, and keeps the photos in charge of cats with the same history and of a clear
-# match (a score of 20 outweighs a resident seen about three times as often).
+# match (a score of 20 outweighs a resident seen about three times as often). For accurate mode the
+# fit gives 0.15 on frames and 0.36 on sightings; 0.25 lies between (docs/benchmarks.md).
 WEIGHTS = {"fast": 0.05, "accurate": 0.25}
 PSEUDO_SIGHTINGS = 1.0
 

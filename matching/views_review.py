@@ -52,12 +52,14 @@ def _queue_filters(request: HttpRequest, pending):
         pending = pending.filter(likely_new=True)
     elif chosen["level"]:
         errors.append(_("Unknown level “%(value)s”.") % {"value": chosen["level"]})
-    station = _int_or_none(chosen["station"])
+    station, area = _int_or_none(chosen["station"]), _int_or_none(chosen["area"])
     if station is not None:
         pending = pending.filter(station_id=station)
-    area = _int_or_none(chosen["area"])
     if area is not None:
         pending = pending.filter(Q(location_id=area) | Q(station__location_id=area))
+    for key, value in (("station", station), ("area", area)):
+        if chosen[key] and value is None:
+            errors.append(_("Unknown station or study area “%(value)s”.") % {"value": chosen[key]})
     if chosen["body_part"] in BodyPart.values:
         pending = pending.filter(pk__in=SightingImage.objects.filter(body_part=chosen["body_part"]).values("sighting"))
     elif chosen["body_part"]:

@@ -102,9 +102,9 @@ def test_the_queue_filters_by_station_and_study_area(client, alice, queue):
 
 def test_bad_filter_values_say_what_is_wrong(client, alice, queue):
     client.force_login(alice)
-    response, html = queue_html(client, observed_from="March", level="superb")
+    response, html = queue_html(client, observed_from="March", level="superb", station="SC-01")
     assert response.status_code == 400
-    assert "is not a date" in html and "Unknown level" in html
+    assert "is not a date" in html and "Unknown level" in html and "Unknown station or study area" in html
 
 
 def test_the_queue_and_its_filters_stay_in_the_reviewers_organisations(client, alice, charlie, queue):

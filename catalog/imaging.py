@@ -321,16 +321,40 @@ THUMB_SIZES = (160, 320, 640, 1024)
 DEFAULT_THUMB_SIZE = 320
 
 
+# Margin around the box in a thumbnail, as a share of the box's side: the animal's outline
+# and a little of its surroundings help a reviewer recognise the photo.
+THUMB_BOX_MARGIN = 0.15
+
+
 def thumbnail_name(image, size: int) -> str:
-    """Storage name of a SightingImage's cached thumbnail; the sha256 part changes with the pixels."""
-    return f"thumbs/{size}/{image.uuid}-{image.sha256[:12]}.jpg"
+    """Storage name of a SightingImage's cached thumbnail; it changes with the pixels and with the box."""
+    box = f"-box{'_'.join(str(v) for v in image.box)}" if image.box else ""
+    return f"thumbs/{size}/{image.uuid}-{image.sha256[:12]}{box}.jpg"
 
 
-def thumbnail_bytes(source, size: int) -> bytes:
-    """JPEG thumbnail (longest side `size` px) of a stored, already normalised image file."""
+def thumbnail_crop(box: tuple[int, int, int, int], width: int, height: int) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) pixels: the box with THUMB_BOX_MARGIN on each side, inside the image."""
+    x, y, w, h = box
+    mx, my = round(w * THUMB_BOX_MARGIN), round(h * THUMB_BOX_MARGIN)
+    left, top = max(0, x - mx), max(0, y - my)
+    right, bottom = min(width, x + w + mx), min(height, y + h + my)
+    if right <= left or bottom <= top:  # a box from before the image was replaced: the whole frame
+        return (0, 0, width, height)
+    return (left, top, right, bottom)
+
+
+def thumbnail_bytes(source, size: int, box: tuple[int, int, int, int] | None = None) -> bytes:
+    """JPEG thumbnail (longest side `size` px) of a stored, already normalised image file.
+
+    With a box (pixels of the stored image), the thumbnail shows the box region with a margin:
+    a snow leopard is often a few percent of a camera-trap frame.
+    """
     with Image.open(source) as image:
-        image.draft("RGB", (size, size))
+        if box is None:
+            image.draft("RGB", (size, size))
         image = image.convert("RGB")
+        if box is not None:
+            image = image.crop(thumbnail_crop(box, image.width, image.height))
         image.thumbnail((size, size), Image.Resampling.LANCZOS)
         buf = io.BytesIO()
         image.save(buf, "JPEG", quality=85, optimize=True)

@@ -16,13 +16,14 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
+from django.core.files.storage import default_storage
 from django.template.defaultfilters import filesizeformat
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from PIL import Image
 
-from catalog.imaging import exif_fields, local_to_aware
+from catalog.imaging import THUMB_SIZES, exif_fields, local_to_aware, thumbnail_name
 from catalog.imports.common import TooLarge, zip_member_spool
 from catalog.models import BodyPart, BoxSource, CameraStation, Location, Organization, Role, Sighting, SightingImage, SightingStatus
 from catalog.selectors import user_can
@@ -286,6 +287,7 @@ def image_annotate(
     """Body part and the box around the animal (pixels of the stored, upright image) of one image."""
     image = SightingImage.objects.select_related("sighting").select_for_update().get(pk=image.pk)
     _check_editable(image.sighting, user)
+    old_thumbnails = [thumbnail_name(image, size) for size in THUMB_SIZES]
     if body_part not in BodyPart.values:
         raise ValidationError(_("Unknown body part “%(value)s”.") % {"value": body_part})
     if box is None:
@@ -301,4 +303,7 @@ def image_annotate(
         image.box_source = box_source if box_source in BoxSource.values and box_source else BoxSource.USER
     image.body_part = body_part
     image.save(update_fields=["body_part", "box_x", "box_y", "box_w", "box_h", "box_source"])
+    if thumbnail_name(image, THUMB_SIZES[0]) != old_thumbnails[0]:
+        # Thumbnails are cut to the box: the old box's ones are never served again.
+        transaction.on_commit(lambda: [default_storage.delete(name) for name in old_thumbnails])
     return image

@@ -18,6 +18,7 @@ from catalog.stored_files import stored_file_response
 
 # Private: a shared cache must never hand one partner's image to another.
 CACHE_CONTROL = "private, max-age=86400"
+THUMB_CACHE_CONTROL = "private, no-cache"
 
 OPEN_STATUSES = (SightingStatus.SUBMITTED, SightingStatus.IDENTIFYING, SightingStatus.AWAITING_REVIEW)
 
@@ -76,11 +77,11 @@ def _etag(image) -> str:
     return '"' + hashlib.sha1(f"{image.sha256}:{image.file.name}".encode()).hexdigest() + '"'
 
 
-def _cached(response: HttpResponse, etag: str) -> HttpResponse:
+def _cached(response: HttpResponse, etag: str, cache_control: str = CACHE_CONTROL) -> HttpResponse:
     # A redirect to a signed URL keeps its own short lifetime and no ETag: revalidating it would
     # keep sending the browser to a URL that has expired.
     if response.status_code == 200:
-        response["Cache-Control"] = CACHE_CONTROL
+        response["Cache-Control"] = cache_control
         response["ETag"] = etag
     return response
 
@@ -116,14 +117,15 @@ def image_thumb(request: HttpRequest, uuid) -> HttpResponse:
         size = 0
     if size not in THUMB_SIZES:
         raise Http404("unsupported thumbnail size")
-    etag = _etag(image)[:-1] + f"-{size}\""
+    name = thumbnail_name(image, size)
+    # The name carries the box, so a redrawn box gives another ETag.
+    etag = '"' + hashlib.sha1(f"{_etag(image)}:{name}".encode()).hexdigest() + '"'
     if _not_modified(request, etag):
         return HttpResponseNotModified()
-    name = thumbnail_name(image, size)
     if not default_storage.exists(name):
         try:
             with image.file.open("rb") as source:
-                data = thumbnail_bytes(source, size)
+                data = thumbnail_bytes(source, size, image.box)
         except FileNotFoundError:
             raise Http404("image file missing") from None
         # Two requests may race to create it; the storage then keeps one under a suffixed
@@ -135,4 +137,5 @@ def image_thumb(request: HttpRequest, uuid) -> HttpResponse:
             response = stored_file_response(storage=default_storage, name=name, content_type="image/jpeg")
         except FileNotFoundError:  # deleted since exists(): the next request makes it again
             raise Http404("thumbnail missing") from None
-    return _cached(response, etag)
+    # Revalidated on every use (a 304 while unchanged): the URL stays the same when the box is redrawn.
+    return _cached(response, etag, cache_control=THUMB_CACHE_CONTROL)

@@ -284,10 +284,28 @@ def station_list(request: HttpRequest) -> HttpResponse:
     })
 
 
+# Whitelisted orderings of the list (?sort=); the user's text never reaches order_by.
+INDIVIDUAL_SORTS = {
+    "code": ("code",),
+    "code_desc": ("-code",),
+    "name": ("name", "code"),
+    "newest": ("-created_at", "-pk"),
+}
+INDIVIDUAL_SORT_LABELS = {
+    "code": _("Code, A to Z"),
+    "code_desc": _("Code, Z to A"),
+    "name": _("Name"),
+    "newest": _("Newest in the catalog first"),
+}
+
+
 @login_required
 def individual_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
-    individuals = individuals_for(request.user)
+    sort = request.GET.get("sort", "")
+    if sort not in INDIVIDUAL_SORTS:
+        sort = "code"
+    individuals = individuals_for(request.user).order_by(*INDIVIDUAL_SORTS[sort])
     if query:
         individuals = individuals.filter(Q(code__icontains=query) | Q(name__icontains=query))
     # Reference images are visible to every partner, so the cover image needs no further scope.
@@ -299,7 +317,9 @@ def individual_list(request: HttpRequest) -> HttpResponse:
     for individual in page:
         individual.stats = stats.get(individual.pk)
         individual.cover_url = _url_or_none("image_thumb", individual.cover_uuid) if individual.cover_uuid else None
-    return render(request, "catalog/individual_list.html", {"page": page, "query": query})
+    return render(request, "catalog/individual_list.html", {
+        "page": page, "query": query, "sort": sort, "sorts": INDIVIDUAL_SORT_LABELS,
+    })
 
 
 def _local_stats(user, individual_ids: list[int]) -> dict[int, dict]:

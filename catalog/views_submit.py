@@ -1,12 +1,14 @@
 """Submission pages: upload photos (or a zip), then boxes, body parts, date, place and notes."""
 
 import json
+import math
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -146,6 +148,54 @@ def sighting_edit(request: HttpRequest, pk: int) -> HttpResponse:
         **_map_context(request.user),
     }
     return render(request, "catalog/submit_images.html", context, status=400 if errors or form.errors else 200)
+
+
+def _box_from_json(value, image) -> tuple[int, int, int, int] | None:
+    """The editor's box [x, y, w, h] in pixels of the stored image; refused unless it lies inside it."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != 4 or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value
+    ):
+        raise ValidationError(_("The box must be four numbers: x, y, width, height."))
+    x, y, w, h = (round(v) for v in value)
+    if w <= 0 or h <= 0:
+        raise ValidationError(_("The box must have a positive width and height."))
+    if x < 0 or y < 0 or (image.width and x + w > image.width) or (image.height and y + h > image.height):
+        raise ValidationError(_("The box must lie inside the photo."))
+    return (x, y, w, h)
+
+
+@login_required
+@require_POST
+def image_box_save(request: HttpRequest, pk: int, image_pk: int) -> JsonResponse:
+    """Save one photo's box and body part as the editor changes them (JSON), so nothing waits for Save."""
+    sighting = get_object_or_404(sightings_for(request.user), pk=pk)
+    image = get_object_or_404(sighting.images, pk=image_pk)
+    if not user_can(request.user, sighting.organization_id, Role.CONTRIBUTOR):
+        return JsonResponse({"error": _("Only contributors of the sighting's organisation may edit it.")}, status=403)
+    if sighting.status not in EDITABLE_STATUSES:
+        return JsonResponse({"error": _("This sighting is %(status)s and can't be edited now.")
+                             % {"status": sighting.get_status_display()}}, status=409)
+    try:
+        data = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        data = None
+    if not isinstance(data, dict):
+        return JsonResponse({"error": _("The request is not a JSON object.")}, status=400)
+    source = data.get("source") or BoxSource.USER
+    try:
+        if source not in (BoxSource.USER, BoxSource.DETECTOR, BoxSource.MOTION):
+            raise ValidationError(_("Unknown box source “%(value)s”.") % {"value": source})
+        box = _box_from_json(data.get("box"), image)
+        image = image_annotate(
+            image=image, user=request.user, body_part=data.get("body_part") or image.body_part, box=box,
+            box_source=source,
+        )
+    except ValidationError as exc:
+        return JsonResponse({"error": " ".join(exc.messages)}, status=400)
+    return JsonResponse({"box": list(image.box) if image.box else None, "source": image.box_source,
+                         "body_part": image.body_part})
 
 
 @login_required

@@ -70,6 +70,9 @@ class MatchRun(models.Model):
     calibration_version = models.CharField(max_length=32, blank=True)
     # Catalog images left out because the bulk queue had not extracted their features yet.
     references_pending = models.PositiveIntegerField(default=0)
+    # Query photos whose box was only suggested (detector, burst motion) when the run started:
+    # the results page says so, since nobody checked the animal is inside them.
+    unconfirmed_boxes = models.PositiveIntegerField(default=0)
     requested_by = models.ForeignKey("auth.User", on_delete=models.SET_NULL, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -23,6 +23,7 @@ from django.db import IntegrityError, transaction
 
 from catalog.models import REFERENCE_STATUSES, Sighting, SightingImage
 from matching.engine import calibration, scoring
+from matching.engine.evaluation import compatible
 from matching.engine.index import Entry, ShortlistIndex
 from matching.engine.preprocess import load_rgb
 from matching.models import Confidence, FeatureSet, MatchCandidate, MatchRun, RunMode
@@ -288,6 +289,19 @@ def _with_location_prior(result, index: ShortlistIndex, allowed: Callable[[Entry
     return dataclasses.replace(result, candidates=ranked), priors, dict(here)
 
 
+def _unverified_pair(individual, queries: list, index: ShortlistIndex, allowed: Callable[[Entry], bool]) -> tuple:
+    """(query image pk, reference image pk) to show for a candidate that only the shortlist's votes ranked.
+
+    The verification step compares only the shortlist's best-voted images, so the lower candidates
+    have no verified pair; the reviewer still needs a photo of each side by side to judge them.
+    """
+    for q in queries:
+        for key, entry in index.entries.items():
+            if entry.individual == individual and allowed(entry) and compatible(q.body_part, entry.body_part):
+                return q.key, key
+    return None, None
+
+
 def identify_run(*, run: MatchRun, progress: Callable[[str, int, int], None] | None = None) -> None:
     """Rank the catalog's individuals for run.sighting; replaces run.candidates and sets the outcome."""
     from matching.engine import matcher, verify
@@ -361,12 +375,14 @@ def identify_run(*, run: MatchRun, progress: Callable[[str, int, int], None] | N
         for rank, cand in enumerate(result.candidates[:MAX_CANDIDATES], start=1):
             best = cand.best
             pts = best.matches[:MAX_OVERLAY_MATCHES] if best is not None else np.zeros((0, 4))
+            query_key, reference_key = (best.query_key, best.reference_key) if best else _unverified_pair(
+                cand.individual, queries, index, allowed)
             rows.append(MatchCandidate(
                 run=run, individual_id=cand.individual, rank=rank, score=round(float(cand.score), 4),
                 confidence=cal.level(cand.score) if cal else Confidence.UNCERTAIN,
                 num_inliers=cand.num_inliers, body_parts=list(cand.body_parts),
-                query_image_id=best.query_key if best else None,
-                reference_image_id=best.reference_key if best else None,
+                query_image_id=query_key,
+                reference_image_id=reference_key,
                 matches=[[round(float(v), 1) for v in row] for row in pts],
                 prior=round(priors[cand.individual], 4) if cand.individual in priors else None,
                 station_sightings=here.get(cand.individual, 0),

@@ -14,6 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from PIL import Image
 
@@ -270,15 +271,33 @@ def boxes_suggest(request: HttpRequest, pk: int) -> JsonResponse:
     return JsonResponse({"boxes": boxes, "message": reason})
 
 
+# Whitelisted orderings of the list (?sort=); the user's text never reaches order_by.
+SIGHTING_SORTS = {
+    "newest": ("-created_at", "-pk"),
+    "oldest": ("created_at", "pk"),
+    "observed": ("-observed_at", "-pk"),
+    "observed_oldest": ("observed_at", "pk"),
+}
+SIGHTING_SORT_LABELS = {
+    "newest": _lazy("Newest submitted first"),
+    "oldest": _lazy("Oldest submitted first"),
+    "observed": _lazy("Newest observation first"),
+    "observed_oldest": _lazy("Oldest observation first"),
+}
+
+
 @login_required
 @require_GET
 def my_sightings(request: HttpRequest) -> HttpResponse:
     """The sightings of the user's organisations, newest first, with their latest identification."""
     latest = MatchRun.objects.filter(sighting=OuterRef("pk")).order_by("-pk")
+    sort = request.GET.get("sort", "")
+    if sort not in SIGHTING_SORTS:
+        sort = "newest"
     qs = (
         sightings_for(request.user)
         .annotate(run_id=Subquery(latest.values("pk")[:1]), run_state=Subquery(latest.values("state")[:1]))
-        .order_by("-created_at", "-pk")
+        .order_by(*SIGHTING_SORTS[sort])
     )
     mine = bool(request.GET.get("mine"))
     if mine:
@@ -287,4 +306,6 @@ def my_sightings(request: HttpRequest) -> HttpResponse:
     for sighting in page:
         # Boxes can be added only while the sighting can still be edited (catalog.submission).
         sighting.can_add_boxes = sighting.status in EDITABLE_STATUSES
-    return render(request, "matching/sighting_list.html", {"page": page, "mine": mine, "states": dict(RunState.choices)})
+    return render(request, "matching/sighting_list.html", {
+        "page": page, "mine": mine, "states": dict(RunState.choices), "sort": sort, "sorts": SIGHTING_SORT_LABELS,
+    })

@@ -1,48 +1,125 @@
 """Review pages: the queue of sightings awaiting review, and the decision endpoint."""
 
+from datetime import date
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import OuterRef, Subquery
+from django.db.models import F, OuterRef, Q, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from catalog import review
-from catalog.models import ReviewAction, Role, SightingStatus
+from catalog.models import BodyPart, CameraStation, Location, ReviewAction, Role, SightingImage, SightingStatus
 from catalog.selectors import individuals_for, organizations_for, sightings_for, user_can
-from matching.models import MatchCandidate, MatchRun, RunState
+from matching.models import Confidence, MatchCandidate, MatchRun, RunState
+
+
+# Whitelisted orderings of the queue (?sort=); the user's text never reaches order_by.
+QUEUE_SORTS = {
+    "oldest": ("created_at", "pk"),
+    "newest": ("-created_at", "-pk"),
+    "observed": ("-observed_at", "-pk"),
+    "observed_oldest": ("observed_at", "pk"),
+    "score": (F("top_score").desc(nulls_last=True), "created_at", "pk"),
+}
+QUEUE_SORT_LABELS = {
+    "oldest": _lazy("Oldest submitted first"),
+    "newest": _lazy("Newest submitted first"),
+    "observed": _lazy("Newest observation first"),
+    "observed_oldest": _lazy("Oldest observation first"),
+    "score": _lazy("Top score first"),
+}
+
+
+def _int_or_none(value: str) -> int | None:
+    return int(value) if value.isdigit() else None
+
+
+def _queue_filters(request: HttpRequest, pending):
+    """The queue narrowed by ?level, station, area, body_part, observed_from/_to; errors name bad values."""
+    get = request.GET
+    chosen = {key: get.get(key, "").strip() for key in ("level", "station", "area", "body_part", "observed_from", "observed_to")}
+    errors = []
+    if chosen["level"] in Confidence.values:
+        pending = pending.filter(top_confidence=chosen["level"])
+    elif chosen["level"] == "likely_new":
+        pending = pending.filter(likely_new=True)
+    elif chosen["level"]:
+        errors.append(_("Unknown level “%(value)s”.") % {"value": chosen["level"]})
+    station, area = _int_or_none(chosen["station"]), _int_or_none(chosen["area"])
+    if station is not None:
+        pending = pending.filter(station_id=station)
+    if area is not None:
+        pending = pending.filter(Q(location_id=area) | Q(station__location_id=area))
+    for key, value in (("station", station), ("area", area)):
+        if chosen[key] and value is None:
+            errors.append(_("Unknown station or study area “%(value)s”.") % {"value": chosen[key]})
+    if chosen["body_part"] in BodyPart.values:
+        pending = pending.filter(pk__in=SightingImage.objects.filter(body_part=chosen["body_part"]).values("sighting"))
+    elif chosen["body_part"]:
+        errors.append(_("Unknown body part “%(value)s”.") % {"value": chosen["body_part"]})
+    for key, lookup in (("observed_from", "observed_at__date__gte"), ("observed_to", "observed_at__date__lte")):
+        if not chosen[key]:
+            continue
+        try:
+            day = date.fromisoformat(chosen[key])
+        except ValueError:
+            errors.append(_("“%(value)s” is not a date (YYYY-MM-DD).") % {"value": chosen[key]})
+        else:
+            pending = pending.filter(**{lookup: day})
+    return pending, chosen, errors
 
 
 @login_required
 @require_GET
 def review_queue(request: HttpRequest) -> HttpResponse:
-    """Sightings awaiting review in the reviewer's organisations, oldest first, and failed runs."""
+    """Sightings awaiting review in the reviewer's organisations (filtered, sorted; oldest first), and failed runs."""
     orgs = organizations_for(request.user, Role.REVIEWER)
     latest_done = MatchRun.objects.filter(sighting=OuterRef("pk"), state=RunState.DONE).order_by("-pk")
     top = MatchCandidate.objects.filter(run=OuterRef("run_id"), rank=1)
+    awaiting = sightings_for(request.user).filter(organization__in=orgs, status=SightingStatus.AWAITING_REVIEW)
     pending = (
-        sightings_for(request.user)
-        .filter(organization__in=orgs, status=SightingStatus.AWAITING_REVIEW)
+        awaiting
         .annotate(run_id=Subquery(latest_done.values("pk")[:1]), likely_new=Subquery(latest_done.values("likely_new")[:1]))
         .annotate(
             top_confidence=Subquery(top.values("confidence")[:1]),
             top_code=Subquery(top.values("individual__code")[:1]),
             top_score=Subquery(top.values("score")[:1]),
         )
+        .select_related("organization", "station")
         .prefetch_related("images")
-        .order_by("created_at", "pk")
     )
+    pending, chosen, errors = _queue_filters(request, pending)
+    sort = request.GET.get("sort", "oldest")
+    if sort not in QUEUE_SORTS:
+        if sort:
+            errors.append(_("Unknown order “%(value)s”.") % {"value": sort})
+        sort = "oldest"
+    pending = list(pending.order_by(*QUEUE_SORTS[sort]))
+    for sighting in pending:
+        # The thumbnail view cuts it to the box; the first photo stands for the sighting.
+        sighting.first_image = next(iter(sighting.images.all()), None)
+    # The filters offer only what the queue holds, so they name no other organisation's places.
+    stations = CameraStation.objects.filter(pk__in=awaiting.values("station")).order_by("code")
+    areas = Location.objects.filter(Q(pk__in=awaiting.values("location")) | Q(pk__in=awaiting.values("station__location"))).order_by("name")
     latest = MatchRun.objects.filter(sighting=OuterRef("sighting_id")).order_by("-pk").values("pk")[:1]
     failed = (
         MatchRun.objects.filter(sighting__organization__in=orgs, state=RunState.FAILED, pk=Subquery(latest))
         .select_related("sighting", "sighting__organization")
         .order_by("-finished_at")[:50]
     )
-    return render(request, "matching/review_queue.html", {"pending": pending, "failed": failed, "is_reviewer": orgs.exists()})
+    context = {
+        "pending": pending, "failed": failed, "is_reviewer": orgs.exists(), "chosen": chosen, "sort": sort,
+        "sorts": QUEUE_SORT_LABELS, "levels": Confidence.choices, "body_parts": BodyPart.choices,
+        "stations": stations, "areas": areas, "errors": errors,
+    }
+    return render(request, "matching/review_queue.html", context, status=400 if errors else 200)
 
 
 # Decisions that change the catalog: the first POST shows what will happen, a second one

@@ -108,6 +108,14 @@
   // ---- Box editor: an SVG rectangle over the photo, kept in original-image pixels.
   var SVGNS = "http://www.w3.org/2000/svg";
 
+  // Edits not yet stored: the page warns before it is left while any save is pending or failed.
+  var unsaved = {};
+  function anyUnsaved() { return Object.keys(unsaved).length > 0; }
+  function csrfToken() {
+    var input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
   function Editor(card) {
     this.card = card;
     this.boxer = card.querySelector(".boxer");
@@ -116,6 +124,11 @@
     this.value = card.querySelector(".box-value");
     this.source = card.querySelector(".box-source");
     this.status = card.querySelector(".box-status");
+    this.saveStatus = card.querySelector(".box-save");
+    this.bodyPart = card.querySelector("select[name^=body_part-]");
+    this.saveUrl = card.dataset.saveUrl || "";
+    this.inFlight = false;
+    this.again = false;
     this.naturalW = parseInt(this.boxer.dataset.width, 10) || 0;
     this.naturalH = parseInt(this.boxer.dataset.height, 10) || 0;
     this.drawing = false;
@@ -168,9 +181,53 @@
     this.card.dataset.boxSource = b ? this.source.value : "none";
   };
   Editor.prototype.accept = function () {
-    if (this.box()) this.set(this.box(), "user");
+    if (this.box()) { this.set(this.box(), "user"); this.save(); }
   };
-  Editor.prototype.remove = function () { this.set(null, ""); };
+  Editor.prototype.remove = function () { this.set(null, ""); this.save(); };
+  Editor.prototype.showSave = function (state, message) {
+    if (!this.saveStatus) return;
+    this.saveStatus.dataset.state = state;
+    this.saveStatus.textContent = {
+      saving: gettext("Saving…"), saved: gettext("Saved"), failed: gettext("Not saved:") + " " + message,
+    }[state] || "";
+  };
+  // Each edit is stored as it is made; an edit made while one is on its way goes in the next request.
+  Editor.prototype.save = function () {
+    if (!this.saveUrl) return;
+    var id = this.card.dataset.imageId;
+    unsaved[id] = true;
+    this.showSave("saving");
+    if (this.inFlight) { this.again = true; return; }
+    this.inFlight = true;
+    var self = this, b = this.box();
+    var body = {
+      box: b ? [b.x, b.y, b.w, b.h] : null,
+      source: b ? (this.source.value || "user") : "",
+      body_part: this.bodyPart ? this.bodyPart.value : "",
+    };
+    fetch(this.saveUrl, {
+      method: "POST", credentials: "same-origin", body: JSON.stringify(body),
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfToken() },
+    })
+      .then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (data) { return { ok: r.ok, data: data, status: r.status }; });
+      })
+      .then(function (res) {
+        self.inFlight = false;
+        if (self.again) { self.again = false; self.save(); return; }
+        if (res.ok) {
+          delete unsaved[id];
+          self.showSave("saved");
+        } else {
+          self.showSave("failed", res.data.error || String(res.status));
+        }
+      })
+      .catch(function () {
+        self.inFlight = false;
+        if (self.again) { self.again = false; self.save(); return; }
+        self.showSave("failed", gettext("the server could not be reached"));
+      });
+  };
   Editor.prototype.redraw = function () {
     this.drawing = true;
     this.boxer.classList.add("drawing");
@@ -186,6 +243,8 @@
     // Dragging on the photo always draws: "Redraw" only makes it discoverable.
     e.preventDefault();
     this.svg.setPointerCapture(e.pointerId);
+    this.before = this.box();
+    this.beforeSource = this.source.value;
     this.origin = this.point(e);
     this.drawing = true;
   };
@@ -203,8 +262,12 @@
     this.drawing = false;
     this.boxer.classList.remove("drawing");
     var b = this.box();
-    if (!b || b.w < 4 || b.h < 4) this.set(null, "");  // a click, not a drag
-    else this.set(b, "user");
+    if (!b || b.w < 4 || b.h < 4) { this.set(this.before, this.beforeSource); return; }  // a click, not a drag
+    // Kept inside the photo: rounding the scaled pointer may overshoot its edge by a pixel.
+    if (this.naturalW) b.w = Math.min(b.w, this.naturalW - b.x);
+    if (this.naturalH) b.h = Math.min(b.h, this.naturalH - b.y);
+    this.set(b, "user");
+    this.save();
   };
 
   function initEditors() {
@@ -212,6 +275,15 @@
     if (!cards.length) return;
     var editors = {};
     cards.forEach(function (c) { editors[c.dataset.imageId] = new Editor(c); });
+    var form = document.getElementById("images-form");
+    var submitting = false;
+    if (form) form.addEventListener("submit", function () { submitting = true; });
+    window.addEventListener("beforeunload", function (e) {
+      // The form posts every box itself, so submitting it loses nothing.
+      if (submitting || !anyUnsaved()) return;
+      e.preventDefault();
+      e.returnValue = "";
+    });
     var status = document.getElementById("suggest-status");
     var needs = Object.keys(editors).some(function (id) { return !editors[id].box() && !editors[id].source.value; });
     if (!status || !needs || !status.dataset.boxesUrl) return;

@@ -141,7 +141,7 @@ def test_partner_submits_a_burst_and_a_reviewer_confirms_the_match(
     assert candidates.count() >= 1
     top = candidates.first
     assert top.locator(".ind-code").inner_text() == "SL-0001"
-    assert any(badge in top.locator(".badge").inner_text() for badge in ("🔵", "🟢", "🟡", "🔴"))
+    assert top.locator(".badge.level").inner_text() in ("Excellent", "Good", "Fair", "Uncertain")
     overlay = top.locator("img.overlay")
     overlay.scroll_into_view_if_needed()
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=overlay.element_handle())

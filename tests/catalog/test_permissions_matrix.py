@@ -132,6 +132,8 @@ PAGES: dict[str, Page] = {
     "my_sightings": Page("list"),
     "run_start": Page("private", SIGHTING, method="post", alice=POST_ALICE, charlie=PRIVATE_GET),
     "boxes_suggest": Page("private", SIGHTING, alice=(200,), charlie=PRIVATE_GET),
+    "image_box_save": Page("private", lambda w: {"pk": w.sighting.pk, "image_pk": w.image.pk}, method="post",
+                           alice=POST_ALICE, charlie=PRIVATE_GET),
     "review_decide": Page("private", SIGHTING, method="post", alice=POST_ALICE, charlie=PRIVATE_GET),
     "run_detail": Page("private", RUN, charlie=PRIVATE_GET),
     "run_status": Page("private", RUN, charlie=PRIVATE_GET),

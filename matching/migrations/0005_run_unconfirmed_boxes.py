@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('matching', '0003_run_heartbeat'),
+        ('matching', '0004_candidate_location_prior'),
     ]
 
     operations = [

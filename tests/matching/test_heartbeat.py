@@ -144,7 +144,7 @@ def _cheap_real_engine(monkeypatch, matching_step):
     monkeypatch.setattr(services, "_device", lambda: "cpu")
     monkeypatch.setattr(services, "features_extract", lambda *, image, extractor=None: SimpleNamespace())
     monkeypatch.setattr(services, "_FEATURES", SimpleNamespace(get=lambda fs: None))
-    monkeypatch.setattr(services, "_catalog_index", lambda name, progress=None, **kw: None)
+    monkeypatch.setattr(services, "_catalog_index", lambda name, progress=None, **kw: SimpleNamespace(entries={}))
     monkeypatch.setattr(services.calibration, "load", lambda **kw: None)
     monkeypatch.setattr(services.scoring, "identify", lambda queries, index, features_of, progress=None, **kw:
                         matching_step(progress))

@@ -27,13 +27,19 @@ admin.site.site_title = _("Snow leopard ID admin")
 admin.site.index_title = _("Catalog and partners")
 
 
+# The strict CSP (style-src 'self') blocks style= attributes, so the thumbnail sizes are classes of
+# a static style sheet, which each admin that shows thumbnails lists in its Media.
+THUMBNAIL_SIZES = (120, 160, 640)  # px wide at most; css/admin.css has a class for each
+ADMIN_CSS = {"all": ["css/admin.css"]}
+
+
 def thumbnail(image: SightingImage | None, size: int = 160):
     if image is None or not image.file:
         return "—"
     # Through the scoped view: media is not served publicly, and staff may see every image.
     url = reverse("image_thumb", args=[image.uuid])
-    return format_html('<a href="{}" target="_blank"><img src="{}?size={}" style="max-height:{}px;max-width:{}px" alt=""></a>',
-                       reverse("image_file", args=[image.uuid]), url, 160, size // 2, size)
+    return format_html('<a href="{}" target="_blank"><img src="{}?size={}" class="admin-thumb admin-thumb-{}" alt=""></a>',
+                       reverse("image_file", args=[image.uuid]), url, 160, size)
 
 
 class MembershipInline(admin.TabularInline):
@@ -137,6 +143,9 @@ class SightingImageInline(admin.TabularInline):
     readonly_fields = ("preview", "original_filename", "width", "height", "exif_datetime")
     show_change_link = True
 
+    class Media:
+        css = ADMIN_CSS
+
     def has_add_permission(self, request, obj=None):
         return False
 
@@ -170,6 +179,9 @@ class SightingAdmin(admin.ModelAdmin):
     autocomplete_fields = ("individual", "station", "location", "submitted_by")
     readonly_fields = ("uuid", "created_at", "updated_at")
     inlines = [SightingImageInline, ReviewDecisionInline]
+
+    class Media:
+        css = ADMIN_CSS
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_images=Count("images", distinct=True)).prefetch_related("images")
@@ -205,6 +217,9 @@ class SightingImageAdmin(admin.ModelAdmin):
     fields = ("preview_large", "uuid", "sighting", "file", "body_part", "box_x", "box_y", "box_w", "box_h", "box_source",
               "width", "height", "sha256", "original_filename", "exif_datetime", "exif_latitude", "exif_longitude",
               "added_by", "created_at")
+
+    class Media:
+        css = ADMIN_CSS
 
     def has_add_permission(self, request):
         return False

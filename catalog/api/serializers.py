@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from catalog.models import (
     BodyPart,
+    BoxSource,
     CameraStation,
     ImportJob,
     ImportKind,
@@ -72,18 +73,23 @@ class ImageSerializer(serializers.ModelSerializer):
     sighting = serializers.SlugRelatedField(slug_field="uuid", read_only=True)
     sighting_id = serializers.IntegerField(read_only=True)
     box = serializers.SerializerMethodField()
+    box_confirmed = serializers.SerializerMethodField()
     file_url = serializers.SerializerMethodField()
 
     class Meta:
         model = SightingImage
         fields = [
-            "id", "uuid", "sighting_id", "sighting", "body_part", "width", "height", "box", "box_source",
+            "id", "uuid", "sighting_id", "sighting", "body_part", "width", "height", "box", "box_source", "box_confirmed",
             "sha256", "original_filename", "exif_datetime", "exif_latitude", "exif_longitude", "created_at",
             "file_url",
         ]
 
     def get_box(self, obj: SightingImage) -> list[int] | None:
         return list(obj.box) if obj.box else None
+
+    def get_box_confirmed(self, obj: SightingImage) -> bool:
+        """False for no box and for a detector or motion suggestion nobody has accepted yet."""
+        return obj.box_source in (BoxSource.USER, BoxSource.IMPORT)
 
     def get_file_url(self, obj: SightingImage) -> str:
         request = self.context["request"]
@@ -177,6 +183,14 @@ class ImageUploadSerializer(serializers.Serializer):
     box = serializers.ListField(
         child=serializers.IntegerField(min_value=0), min_length=4, max_length=4, required=False,
         help_text=_("[x, y, w, h] in pixels of the image as uploaded (after EXIF orientation)."),
+    )
+
+
+class BoxConfirmSerializer(serializers.Serializer):
+    box = serializers.ListField(
+        child=serializers.IntegerField(min_value=0), min_length=4, max_length=4, required=False, allow_null=True,
+        help_text=_("[x, y, w, h] to set and confirm, null for no box (the whole frame is matched); "
+                    "left out, the current box, a suggestion perhaps, is confirmed as it is."),
     )
 
 

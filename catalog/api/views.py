@@ -156,7 +156,11 @@ class SightingViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=s.ImageUploadSerializer, responses={201: s.ImageSerializer, 200: s.ImageSerializer(many=True)})
     @action(detail=True, methods=["get", "post"], parser_classes=[MultiPartParser, FormParser])
     def images(self, request, pk=None):
-        """GET: the sighting's images. POST (multipart): upload one image (file, body_part, optional box)."""
+        """GET: the sighting's images. POST (multipart): upload one image (file, body_part, optional box).
+
+        An upload leaves the boxes of the sighting's images that have no confirmed box to the queue, which
+        stores a suggested one (box_source "detector" or "motion", box_confirmed false) to be confirmed.
+        """
         sighting = self.get_object()
         if request.method == "GET":
             images = images_for(request.user).filter(sighting=sighting)
@@ -175,6 +179,8 @@ class SightingViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
                 box=tuple(box) if box else None,
                 box_source=BoxSource.USER if box else "",
                 original_filename=data.validated_data["file"].name,
+                # No box editor follows an API upload: the queue suggests one, as the submit page does.
+                suggest_boxes=True,
             )
         except DjangoValidationError as exc:
             raise django_errors(exc) from exc
@@ -190,6 +196,23 @@ class ImageViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return images_for(self.request.user)
+
+    @extend_schema(request=s.BoxConfirmSerializer, responses={200: s.ImageSerializer})
+    @action(detail=True, methods=["post"])
+    def box(self, request, pk=None):
+        """Confirm the image's box (a suggestion as it is, or the given one), or remove it."""
+        image = self.get_object()
+        require_role(request.user, image.sighting.organization_id, Role.CONTRIBUTOR)
+        data = s.BoxConfirmSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        box = data.validated_data["box"] if "box" in data.validated_data else image.box
+        image_annotate = import_string("catalog.submission.image_annotate")
+        try:
+            image = image_annotate(image=image, user=request.user, body_part=image.body_part,
+                                   box=tuple(box) if box else None, box_source=BoxSource.USER)
+        except DjangoValidationError as exc:
+            raise django_errors(exc) from exc
+        return Response(s.ImageSerializer(image, context=self.get_serializer_context()).data)
 
     @extend_schema(responses={(200, "image/*"): bytes})
     @action(detail=True, methods=["get"])

@@ -19,6 +19,7 @@ from catalog.models import (
     ReviewDecision,
     Sighting,
     SightingImage,
+    StationOperatingPeriod,
 )
 from catalog.services import images_delete
 
@@ -109,12 +110,27 @@ class LocationAdmin(admin.ModelAdmin):
     inlines = [CameraStationInline]
 
 
+class StationOperatingPeriodInline(admin.TabularInline):
+    model = StationOperatingPeriod
+    extra = 0
+
+
 @admin.register(CameraStation)
 class CameraStationAdmin(admin.ModelAdmin):
     list_display = ("code", "location", "organization", "latitude", "longitude", "operating_from", "operating_to")
     list_filter = ("location", "organization")
     search_fields = ("code", "location__name")
     list_select_related = ("location", "organization")
+    inlines = [StationOperatingPeriodInline]
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        station = form.instance
+        periods = list(station.operating_periods.order_by("start"))
+        if periods:
+            # The station's own dates are the span of its periods (catalog.study_areas).
+            station.operating_from, station.operating_to = periods[0].start, periods[-1].end
+            station.save(update_fields=["operating_from", "operating_to"])
 
 
 @admin.register(Individual)

@@ -2,6 +2,7 @@
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalog.models import (
@@ -46,13 +47,20 @@ class LocationSerializer(serializers.ModelSerializer):
 
 class StationSerializer(serializers.ModelSerializer):
     coordinates_exact = serializers.SerializerMethodField()
+    operating_periods = serializers.SerializerMethodField()
 
     class Meta:
         model = CameraStation
         fields = [
             "id", "location", "organization", "code", "latitude", "longitude",
-            "coordinates_exact", "operating_from", "operating_to",
+            "coordinates_exact", "operating_from", "operating_to", "operating_periods",
         ]
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    def get_operating_periods(self, obj: CameraStation) -> list[dict]:
+        """Each time the station operated; operating_from and operating_to are their span."""
+        return [{"start": p.start.isoformat(), "end": p.end.isoformat() if p.end else None, "note": p.note}
+                for p in obj.operating_periods.all()]
 
     def get_coordinates_exact(self, obj: CameraStation) -> bool:
         return station_point_for(_user(self), obj)[2]
@@ -205,6 +213,12 @@ class StationWriteSerializer(serializers.ModelSerializer):
         end = attrs.get("operating_to", getattr(self.instance, "operating_to", None))
         if start and end and end < start:
             raise serializers.ValidationError({"operating_to": _("The station stops operating before it starts.")})
+        changed = self.instance is not None and any(
+            key in attrs and attrs[key] != getattr(self.instance, key) for key in ("operating_from", "operating_to"))
+        if changed and self.instance.operating_periods.count() > 1:
+            # Two dates cannot say which of the periods they change.
+            raise serializers.ValidationError({"operating_from": _(
+                "This station has several operating periods: change them on its setup page.")})
         return attrs
 
 

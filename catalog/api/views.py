@@ -3,6 +3,7 @@
 import mimetypes
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.db.models import Count
 from django.http import Http404
 from django.utils.module_loading import import_string
@@ -18,6 +19,7 @@ from catalog.api import filters
 from catalog.api import serializers as s
 from catalog.api.permissions import require_role
 from catalog.stored_files import stored_file_response
+from catalog.study_areas import station_single_period_set
 from catalog.models import BoxSource, Role
 from catalog.selectors import (
     images_for,
@@ -87,7 +89,7 @@ class StationViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.
     filterset_class = filters.StationFilter
 
     def get_queryset(self):
-        return stations_for(self.request.user)
+        return stations_for(self.request.user).prefetch_related("operating_periods")
 
     def get_serializer_class(self):
         if self.action in {"create", "update", "partial_update"}:
@@ -96,14 +98,19 @@ class StationViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.
 
     def perform_create(self, serializer):
         require_role(self.request.user, serializer.validated_data["organization"].pk, Role.ORG_ADMIN)
-        serializer.save()
+        with transaction.atomic():
+            station_single_period_set(station=serializer.save())
 
     def perform_update(self, serializer):
         require_role(self.request.user, serializer.instance.organization_id, Role.ORG_ADMIN)
         new_org = serializer.validated_data.get("organization")
         if new_org is not None:
             require_role(self.request.user, new_org.pk, Role.ORG_ADMIN)
-        serializer.save()
+        with transaction.atomic():
+            station = serializer.save()
+            if {"operating_from", "operating_to"} & set(serializer.validated_data):
+                # Refused by the serializer for a station with several periods; else they are its one period.
+                station_single_period_set(station=station)
 
     def create(self, request, *args, **kwargs):
         response = super().create(request, *args, **kwargs)

@@ -233,6 +233,27 @@ def station_single_period_set(*, station: CameraStation) -> None:
         StationOperatingPeriod.objects.create(station=station, start=station.operating_from, end=station.operating_to)
 
 
+@transaction.atomic
+def station_period_add(*, station: CameraStation, start: date, end: date | None) -> bool:
+    """One more operating period of the station (a further deployment of it in an imported Camtrap DP
+    package); False, and nothing changed, when it overlaps one the station has (a re-import)."""
+    station = CameraStation.objects.select_for_update(of=("self",)).get(pk=station.pk)
+    current = [(p_start, p_end, "") for p_start, p_end in station.effort_periods() if p_start]
+    try:
+        periods = periods_check([*current, (start, end, "")])
+    except ValidationError:
+        return False
+    notes = dict(station.operating_periods.values_list("start", "note"))
+    station.operating_periods.all().delete()
+    StationOperatingPeriod.objects.bulk_create(
+        StationOperatingPeriod(station=station, start=p_start, end=p_end, note=notes.get(p_start, ""))
+        for p_start, p_end, _note in periods
+    )
+    station.operating_from, station.operating_to = periods[0][0], periods[-1][1]
+    station.save(update_fields=["operating_from", "operating_to"])
+    return True
+
+
 def submission_stations_for(user: User) -> QuerySet[CameraStation]:
     """Stations a sighting may be placed at: the user's organisations' and unowned (shared) ones."""
     if not user.is_authenticated:

@@ -19,6 +19,7 @@ from catalog.models import (
     ReviewDecision,
     Sighting,
     SightingImage,
+    StationOperatingPeriod,
 )
 from catalog.services import images_delete
 
@@ -27,13 +28,19 @@ admin.site.site_title = _("Snow leopard ID admin")
 admin.site.index_title = _("Catalog and partners")
 
 
+# The strict CSP (style-src 'self') blocks style= attributes, so the thumbnail sizes are classes of
+# a static style sheet, which each admin that shows thumbnails lists in its Media.
+THUMBNAIL_SIZES = (120, 160, 640)  # px wide at most; css/admin.css has a class for each
+ADMIN_CSS = {"all": ["css/admin.css"]}
+
+
 def thumbnail(image: SightingImage | None, size: int = 160):
     if image is None or not image.file:
         return "—"
     # Through the scoped view: media is not served publicly, and staff may see every image.
     url = reverse("image_thumb", args=[image.uuid])
-    return format_html('<a href="{}" target="_blank"><img src="{}?size={}" style="max-height:{}px;max-width:{}px" alt=""></a>',
-                       reverse("image_file", args=[image.uuid]), url, 160, size // 2, size)
+    return format_html('<a href="{}" target="_blank"><img src="{}?size={}" class="admin-thumb admin-thumb-{}" alt=""></a>',
+                       reverse("image_file", args=[image.uuid]), url, 160, size)
 
 
 class MembershipInline(admin.TabularInline):
@@ -103,12 +110,27 @@ class LocationAdmin(admin.ModelAdmin):
     inlines = [CameraStationInline]
 
 
+class StationOperatingPeriodInline(admin.TabularInline):
+    model = StationOperatingPeriod
+    extra = 0
+
+
 @admin.register(CameraStation)
 class CameraStationAdmin(admin.ModelAdmin):
     list_display = ("code", "location", "organization", "latitude", "longitude", "operating_from", "operating_to")
     list_filter = ("location", "organization")
     search_fields = ("code", "location__name")
     list_select_related = ("location", "organization")
+    inlines = [StationOperatingPeriodInline]
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        station = form.instance
+        periods = list(station.operating_periods.order_by("start"))
+        if periods:
+            # The station's own dates are the span of its periods (catalog.study_areas).
+            station.operating_from, station.operating_to = periods[0].start, periods[-1].end
+            station.save(update_fields=["operating_from", "operating_to"])
 
 
 @admin.register(Individual)
@@ -136,6 +158,9 @@ class SightingImageInline(admin.TabularInline):
               "width", "height", "exif_datetime")
     readonly_fields = ("preview", "original_filename", "width", "height", "exif_datetime")
     show_change_link = True
+
+    class Media:
+        css = ADMIN_CSS
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -171,6 +196,9 @@ class SightingAdmin(admin.ModelAdmin):
     readonly_fields = ("uuid", "created_at", "updated_at")
     inlines = [SightingImageInline, ReviewDecisionInline]
 
+    class Media:
+        css = ADMIN_CSS
+
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_images=Count("images", distinct=True)).prefetch_related("images")
 
@@ -205,6 +233,9 @@ class SightingImageAdmin(admin.ModelAdmin):
     fields = ("preview_large", "uuid", "sighting", "file", "body_part", "box_x", "box_y", "box_w", "box_h", "box_source",
               "width", "height", "sha256", "original_filename", "exif_datetime", "exif_latitude", "exif_longitude",
               "added_by", "created_at")
+
+    class Media:
+        css = ADMIN_CSS
 
     def has_add_permission(self, request):
         return False

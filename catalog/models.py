@@ -1,5 +1,6 @@
 import math
 import uuid
+from datetime import date
 from pathlib import Path
 
 from django.conf import settings
@@ -139,6 +140,44 @@ class CameraStation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.location.name} / {self.code}"
+
+    def effort_periods(self) -> list[tuple[date | None, date | None]]:
+        """(start, end) of each time the station operated, in order; None is an open end.
+
+        Its StationOperatingPeriod rows (prefetch `operating_periods` to read them without a query);
+        a station saved without any (an import, an API client that sends only operating_from and
+        operating_to) operated over its single period, or all the time when that is empty too.
+        """
+        periods = sorted(self.operating_periods.all(), key=lambda p: p.start)
+        if periods:
+            return [(p.start, p.end) for p in periods]
+        return [(self.operating_from, self.operating_to)]
+
+
+class StationOperatingPeriod(models.Model):
+    """One time a camera station was set up and working: stations go down (snow, batteries, theft)
+    and are set up again, and the survey effort is the sum of these periods.
+
+    The station's operating_from and operating_to hold the span of its periods (the first start,
+    the last end), for the API's and the lists' readers."""
+
+    station = models.ForeignKey(CameraStation, on_delete=models.CASCADE, related_name="operating_periods")
+    start = models.DateField(_("operating from"))
+    end = models.DateField(_("operating to"), null=True, blank=True, help_text=_("Empty while it still operates."))
+    note = models.CharField(_("note"), max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["station", "start"]
+        constraints = [
+            models.CheckConstraint(condition=Q(end__isnull=True) | Q(end__gte=models.F("start")),
+                                   name="station_period_dates_ordered"),
+            models.UniqueConstraint(fields=["station", "start"], name="station_period_unique_start"),
+        ]
+        verbose_name = _("operating period")
+        verbose_name_plural = _("operating periods")
+
+    def __str__(self) -> str:
+        return f"{self.station_id}: {self.start} – {self.end or '…'}"
 
 
 class Sex(models.TextChoices):

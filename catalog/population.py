@@ -58,13 +58,17 @@ def occasion_of(day: date, occasions: list[Occasion]) -> int | None:
     return None
 
 
-def usage_days(operating_from: date | None, operating_to: date | None, occasions: list[Occasion]) -> list[int]:
-    """Days the station operated within each occasion; an open end counts as operating."""
+def usage_days(periods: list[tuple[date | None, date | None]], occasions: list[Occasion]) -> list[int]:
+    """Days the station operated within each occasion, summed over its operating periods
+    (CameraStation.effort_periods, which do not overlap); an open end counts as operating."""
     out = []
     for occ in occasions:
-        lo = max(occ.start, operating_from) if operating_from else occ.start
-        hi = min(occ.end, operating_to) if operating_to else occ.end
-        out.append(max(0, (hi - lo).days + 1))
+        days = 0
+        for operating_from, operating_to in periods:
+            lo = max(occ.start, operating_from) if operating_from else occ.start
+            hi = min(occ.end, operating_to) if operating_to else occ.end
+            days += max(0, (hi - lo).days + 1)
+        out.append(days)
     return out
 
 

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django_q.tasks import async_task
 
 from catalog.imaging import THUMB_SIZES, encode_normalised, image_validate, local_to_aware, thumbnail_name
 from catalog.models import (
@@ -140,11 +141,14 @@ def image_add(
     box=None,
     box_source: str = "",
     original_filename: str | None = None,
+    suggest_boxes: bool = False,
 ) -> SightingImage:
     """Validate, normalise and store one image of a sighting; refuses exact duplicates in the organisation.
 
     `box` is (x, y, w, h) or {"x","y","w","h"} in pixels of the upright (EXIF-applied) image.
-    Stores nothing when it raises ValidationError. Does not enqueue identification.
+    Stores nothing when it raises ValidationError. Does not enqueue identification. With
+    `suggest_boxes` (uploads that no box editor follows, as through the API), the queue then stores
+    suggested, unconfirmed boxes on the sighting's images that have no confirmed one.
     """
     if body_part not in BodyPart.values:
         raise ValidationError({"body_part": _("Unknown body part “%(value)s”.") % {"value": body_part}}, code="body_part")
@@ -206,6 +210,9 @@ def image_add(
             obj.file.storage.delete(stored_name)
             raise
         _delete_unless_committed(obj.file.storage, stored_name)
+        if suggest_boxes:
+            # Interactive cluster: the uploader waits for it. A dotted path keeps catalog free of matching imports.
+            transaction.on_commit(lambda: async_task("matching.tasks.suggest_boxes", obj.sighting_id, obj.pk))
     return obj
 
 

@@ -18,7 +18,7 @@ from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
 from catalog.local_time import zone_choices
-from catalog.models import CameraStation, Location, Organization, Role
+from catalog.models import CameraStation, Location, Organization, Role, StationOperatingPeriod
 from catalog.selectors import organizations_for, user_can
 
 POLYGON_TYPES = ("Polygon", "MultiPolygon")
@@ -147,17 +147,47 @@ def _check_station(user: User, organization: Organization, location: Location) -
         raise ValidationError({"location": _("The study area belongs to another organisation.")})
 
 
-def _save_station(station: CameraStation, **fields) -> CameraStation:
+Period = tuple[date, date | None, str]  # start, end (None: still operating), note
+
+
+def periods_check(periods: list[Period]) -> list[Period]:
+    """The periods in order of their start; ValidationError when one ends before it starts or two overlap."""
+    ordered = sorted(periods, key=lambda p: p[0])
+    for start, end, _note in ordered:
+        if end is not None and end < start:
+            raise ValidationError(_("An operating period ends (%(end)s) before it starts (%(start)s).")
+                                  % {"start": start, "end": end})
+    for (start, end, _note), (next_start, _next_end, _next_note) in zip(ordered, ordered[1:]):
+        if end is None or end >= next_start:
+            raise ValidationError(_("The operating periods starting %(first)s and %(second)s overlap.")
+                                  % {"first": start, "second": next_start})
+    return ordered
+
+
+def _save_station(station: CameraStation, *, periods: list[Period] | None = None, **fields) -> CameraStation:
     lat, lon = fields["latitude"], fields["longitude"]
     if lat is None or lon is None or not (math.isfinite(lat) and math.isfinite(lon)):
         raise ValidationError({"latitude": _("Pick the station's position on the map or type its latitude and longitude.")})
     start, end = fields["operating_from"], fields["operating_to"]
-    if start and end and end < start:
-        raise ValidationError({"operating_to": _("The station stops operating before it starts.")})
+    if periods is None:
+        # A caller with one period (the API, imports): it replaces the station's periods.
+        if start and end and end < start:
+            raise ValidationError({"operating_to": _("The station stops operating before it starts.")})
+        periods = [(start, end, "")] if start else []
+    else:
+        periods = periods_check(periods)
+        # The station's own dates are the span of its periods, for the lists and the API's readers.
+        fields["operating_from"] = periods[0][0] if periods else None
+        fields["operating_to"] = periods[-1][1] if periods else None
     for key, value in fields.items():
         setattr(station, key, value.strip() if isinstance(value, str) else value)
     station.full_clean()
     station.save()
+    station.operating_periods.all().delete()
+    StationOperatingPeriod.objects.bulk_create(
+        StationOperatingPeriod(station=station, start=p_start, end=p_end, note=note.strip())
+        for p_start, p_end, note in periods
+    )
     return station
 
 
@@ -165,12 +195,14 @@ def _save_station(station: CameraStation, **fields) -> CameraStation:
 def station_create(
     *, user: User, organization: Organization, location: Location, code: str, latitude: float | None,
     longitude: float | None, operating_from: date | None = None, operating_to: date | None = None,
+    periods: list[Period] | None = None,
 ) -> CameraStation:
-    """A new camera station of `organization` in one of its study areas (or a shared one)."""
+    """A new camera station of `organization` in one of its study areas (or a shared one); its
+    operating `periods`, or else the single one from operating_from to operating_to."""
     _check_station(user, organization, location)
     return _save_station(
         CameraStation(), organization=organization, location=location, code=code, latitude=latitude,
-        longitude=longitude, operating_from=operating_from, operating_to=operating_to,
+        longitude=longitude, operating_from=operating_from, operating_to=operating_to, periods=periods,
     )
 
 
@@ -178,8 +210,9 @@ def station_create(
 def station_update(
     *, user: User, station: CameraStation, location: Location, code: str, latitude: float | None,
     longitude: float | None, operating_from: date | None = None, operating_to: date | None = None,
+    periods: list[Period] | None = None,
 ) -> CameraStation:
-    """Change a station's code, position or operating period (its organisation stays)."""
+    """Change a station's code, position or operating periods (its organisation stays)."""
     # of=self: the organisation is a nullable join, which PostgreSQL refuses to lock FOR UPDATE.
     station = CameraStation.objects.select_for_update(of=("self",)).select_related("organization").get(pk=station.pk)
     if not can_edit_station(user, station):
@@ -187,8 +220,38 @@ def station_update(
     _check_station(user, station.organization, location)
     return _save_station(
         station, location=location, code=code, latitude=latitude, longitude=longitude,
-        operating_from=operating_from, operating_to=operating_to,
+        operating_from=operating_from, operating_to=operating_to, periods=periods,
     )
+
+
+@transaction.atomic
+def station_single_period_set(*, station: CameraStation) -> None:
+    """After a write of the station's operating_from and operating_to alone (the API): they are its one
+    operating period. The API refuses that write for a station with several (catalog.api.serializers)."""
+    station.operating_periods.all().delete()
+    if station.operating_from:
+        StationOperatingPeriod.objects.create(station=station, start=station.operating_from, end=station.operating_to)
+
+
+@transaction.atomic
+def station_period_add(*, station: CameraStation, start: date, end: date | None) -> bool:
+    """One more operating period of the station (a further deployment of it in an imported Camtrap DP
+    package); False, and nothing changed, when it overlaps one the station has (a re-import)."""
+    station = CameraStation.objects.select_for_update(of=("self",)).get(pk=station.pk)
+    current = [(p_start, p_end, "") for p_start, p_end in station.effort_periods() if p_start]
+    try:
+        periods = periods_check([*current, (start, end, "")])
+    except ValidationError:
+        return False
+    notes = dict(station.operating_periods.values_list("start", "note"))
+    station.operating_periods.all().delete()
+    StationOperatingPeriod.objects.bulk_create(
+        StationOperatingPeriod(station=station, start=p_start, end=p_end, note=notes.get(p_start, ""))
+        for p_start, p_end, _note in periods
+    )
+    station.operating_from, station.operating_to = periods[0][0], periods[-1][1]
+    station.save(update_fields=["operating_from", "operating_to"])
+    return True
 
 
 def submission_stations_for(user: User) -> QuerySet[CameraStation]:

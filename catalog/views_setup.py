@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from catalog.forms_setup import LocationForm, StationForm
+from catalog.forms_setup import LocationForm, OperatingPeriodFormSet, StationForm
 from catalog.models import Organization, Role
 from catalog.selectors import organizations_for
 from catalog.study_areas import (
@@ -127,13 +127,14 @@ def location_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return _location_form_page(request, form, location, status=400 if form.errors else 200)
 
 
-def _station_page(request, form, station=None, *, location=None, status=200) -> HttpResponse:
+def _station_page(request, form, station=None, *, periods=None, location=None, status=200) -> HttpResponse:
     location = location or (station.location if station else None)
     others = setup_stations_for(request.user).filter(location=location) if location else []
     if station is not None:
         others = others.exclude(pk=station.pk)
     return render(request, "catalog/setup_station.html", {
-        "form": form, "station": station, "location": location, "editable": form is not None,
+        "form": form, "periods": periods, "station": station, "location": location, "editable": form is not None,
+        "saved_periods": list(station.operating_periods.all()) if station else [],
         "stations_json": _station_points(others),
         "boundary": location.boundary_geojson if location else "",
         **_map_settings(),
@@ -159,15 +160,17 @@ def station_new(request: HttpRequest, pk: int) -> HttpResponse:
         request.POST or None, initial={"location": location.pk}, organizations=organizations,
         locations=_station_locations(request.user),
     )
-    if request.method == "POST" and form.is_valid():
+    periods = OperatingPeriodFormSet(request.POST or None, prefix="periods")
+    if request.method == "POST" and form.is_valid() and periods.is_valid():
         try:
-            station = station_create(user=request.user, **form.cleaned_data)
+            station = station_create(user=request.user, periods=periods.periods(), **form.cleaned_data)
         except ValidationError as exc:
             _apply_errors(form, exc)
         else:
             messages.success(request, _("Camera station %(code)s created.") % {"code": station.code})
             return redirect("setup_location", pk=station.location_id)
-    return _station_page(request, form, location=location, status=400 if form.errors else 200)
+    failed = form.errors or (request.method == "POST" and not periods.is_valid())
+    return _station_page(request, form, periods=periods, location=location, status=400 if failed else 200)
 
 
 @login_required
@@ -181,20 +184,24 @@ def station_edit(request: HttpRequest, pk: int) -> HttpResponse:
     initial = {
         "organization": station.organization_id, "location": station.location_id, "code": station.code,
         "latitude": station.latitude, "longitude": station.longitude,
-        "operating_from": station.operating_from, "operating_to": station.operating_to,
     }
+    periods = OperatingPeriodFormSet(request.POST or None, prefix="periods", initial=[
+        {"start": start, "end": end, "note": note}
+        for start, end, note in station.operating_periods.values_list("start", "end", "note")
+    ] or ([{"start": station.operating_from, "end": station.operating_to}] if station.operating_from else []))
     form = StationForm(
         request.POST or None, initial=initial, organizations=Organization.objects.filter(pk=station.organization_id),
         locations=_station_locations(request.user),
     )
     form.fields["organization"].disabled = True
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and periods.is_valid():
         data = {k: v for k, v in form.cleaned_data.items() if k != "organization"}
         try:
-            station_update(user=request.user, station=station, **data)
+            station_update(user=request.user, station=station, periods=periods.periods(), **data)
         except ValidationError as exc:
             _apply_errors(form, exc)
         else:
             messages.success(request, _("Saved."))
             return redirect("setup_location", pk=station.location_id)
-    return _station_page(request, form, station, status=400 if form.errors else 200)
+    failed = form.errors or (request.method == "POST" and not periods.is_valid())
+    return _station_page(request, form, station, periods=periods, status=400 if failed else 200)

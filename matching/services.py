@@ -21,7 +21,8 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
-from catalog.models import REFERENCE_STATUSES, Sighting, SightingImage
+from catalog.models import REFERENCE_STATUSES, BoxSource, Sighting, SightingImage
+from catalog.submission import EDITABLE_STATUSES
 from matching.engine import calibration, scoring
 from matching.engine.evaluation import compatible
 from matching.engine.index import Entry, ShortlistIndex
@@ -226,6 +227,47 @@ def _catalog_index(name: str, progress: Callable[[str, int, int], None] | None =
 def mode_extractors() -> list[str]:
     """The extractors the two modes use (fast: the default extractor; accurate: its own)."""
     return list(dict.fromkeys([settings.MATCHING_DEFAULT_EXTRACTOR, settings.MATCHING_ACCURATE_EXTRACTOR]))
+
+
+# Boxes a suggestion may replace: none yet, or an earlier suggestion nobody confirmed. A box a user
+# drew or accepted, or one imported with the photo, is never touched.
+UNCONFIRMED_BOX_SOURCES = (BoxSource.NONE, BoxSource.DETECTOR, BoxSource.MOTION)
+
+
+def sighting_boxes_suggest(*, sighting: Sighting) -> int:
+    """Stores the suggested box (detector + burst motion, as the submit page's box editor gets it) on
+    each image of the sighting that has no confirmed box, as an unconfirmed detector or motion box
+    for the user to accept, redraw or remove. Returns how many images got a box.
+
+    The whole sighting is looked at together because motion needs the burst: a frame uploaded later
+    can give the earlier ones their box. Only while the sighting's boxes can still be edited.
+    """
+    from PIL import Image
+
+    from matching.engine.boxes import suggest_boxes
+
+    images = list(sighting.images.order_by("pk"))
+    pictures = []
+    for image in images:
+        with image.file.open("rb") as handle:
+            picture = Image.open(handle)
+            picture.load()
+        pictures.append(picture.convert("RGB"))
+    suggestions = suggest_boxes(images=pictures)
+    stored = 0
+    with transaction.atomic():
+        # Locked so that the status still holds when the boxes are written; each update replaces only an
+        # unconfirmed box, so a box the user confirms meanwhile wins.
+        if not Sighting.objects.select_for_update().filter(pk=sighting.pk, status__in=EDITABLE_STATUSES).exists():
+            return 0
+        for image, box in zip(images, suggestions):
+            if box is None:
+                continue  # an earlier suggestion, if any, stays
+            stored += SightingImage.objects.filter(pk=image.pk, box_source__in=UNCONFIRMED_BOX_SOURCES).update(
+                box_x=box["x"], box_y=box["y"], box_w=box["w"], box_h=box["h"],
+                box_source=BoxSource.MOTION if box["source"] == "motion" else BoxSource.DETECTOR,
+            )
+    return stored
 
 
 def pending_references(name: str) -> int:

@@ -28,6 +28,18 @@ def index_sighting(sighting_id: int) -> None:
     services.catalog_index_add(sighting=sighting)
 
 
+def suggest_boxes(sighting_id: int, image_id: int) -> None:
+    """Interactive cluster: suggested boxes for a sighting's images after an upload through the API."""
+    from matching import services
+
+    sighting = Sighting.objects.filter(pk=sighting_id).first()
+    if sighting is None:  # deleted while queued
+        return
+    if sighting.images.filter(pk__gt=image_id).exists():
+        return  # a later upload's task looks at the whole burst, this one too
+    services.sighting_boxes_suggest(sighting=sighting)
+
+
 def reindex_catalog() -> int:
     """Bulk cluster: queue one index task per reference sighting (after an extractor upgrade)."""
     ids = list(Sighting.objects.filter(status__in=REFERENCE_STATUSES).values_list("pk", flat=True))

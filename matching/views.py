@@ -172,11 +172,17 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     in_catalog = set(
         individuals_for(request.user).filter(pk__in=[c.individual_id for c in candidates]).values_list("pk", flat=True)
     )
+    # The overlay URL answers 404 once either photo left the user's sight (a reference withdrawn from the
+    # catalog since the run): such a row gets a note instead of a broken image.
+    with_overlay = set(
+        overlays.overlay_candidates_for(request.user).filter(pk__in=[c.pk for c in candidates]).values_list("pk", flat=True)
+    )
     rows = [
         {
             "candidate": c,
             "individual_url": _url_or_none("individual_detail", c.individual_id) if c.individual_id in in_catalog else None,
             "others": references.get(c.individual_id, []),
+            "has_overlay": c.pk in with_overlay,
         }
         for c in candidates
     ]

@@ -440,6 +440,14 @@ if not TESTING:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"drop_queue_enqueued": {"()": "slreid_site.log_filters.DropQueueEnqueued"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        # One INFO line per enqueued task (dozens while the demo loads); warnings and errors still show.
+        "django-q": {"filters": ["drop_queue_enqueued"]},
+        # faiss logs at INFO, when imported, each CPU build it tries ("Could not load library with
+        # AVX512 support"), which reads like an error; Django configures logging before faiss is imported.
+        "faiss.loader": {"level": "WARNING"},
+    },
 }

@@ -2,10 +2,12 @@
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalog.models import (
     BodyPart,
+    BoxSource,
     CameraStation,
     ImportJob,
     ImportKind,
@@ -45,13 +47,20 @@ class LocationSerializer(serializers.ModelSerializer):
 
 class StationSerializer(serializers.ModelSerializer):
     coordinates_exact = serializers.SerializerMethodField()
+    operating_periods = serializers.SerializerMethodField()
 
     class Meta:
         model = CameraStation
         fields = [
             "id", "location", "organization", "code", "latitude", "longitude",
-            "coordinates_exact", "operating_from", "operating_to",
+            "coordinates_exact", "operating_from", "operating_to", "operating_periods",
         ]
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    def get_operating_periods(self, obj: CameraStation) -> list[dict]:
+        """Each time the station operated; operating_from and operating_to are their span."""
+        return [{"start": p.start.isoformat(), "end": p.end.isoformat() if p.end else None, "note": p.note}
+                for p in obj.operating_periods.all()]
 
     def get_coordinates_exact(self, obj: CameraStation) -> bool:
         return station_point_for(_user(self), obj)[2]
@@ -72,18 +81,23 @@ class ImageSerializer(serializers.ModelSerializer):
     sighting = serializers.SlugRelatedField(slug_field="uuid", read_only=True)
     sighting_id = serializers.IntegerField(read_only=True)
     box = serializers.SerializerMethodField()
+    box_confirmed = serializers.SerializerMethodField()
     file_url = serializers.SerializerMethodField()
 
     class Meta:
         model = SightingImage
         fields = [
-            "id", "uuid", "sighting_id", "sighting", "body_part", "width", "height", "box", "box_source",
+            "id", "uuid", "sighting_id", "sighting", "body_part", "width", "height", "box", "box_source", "box_confirmed",
             "sha256", "original_filename", "exif_datetime", "exif_latitude", "exif_longitude", "created_at",
             "file_url",
         ]
 
     def get_box(self, obj: SightingImage) -> list[int] | None:
         return list(obj.box) if obj.box else None
+
+    def get_box_confirmed(self, obj: SightingImage) -> bool:
+        """False for no box and for a detector or motion suggestion nobody has accepted yet."""
+        return obj.box_source in (BoxSource.USER, BoxSource.IMPORT)
 
     def get_file_url(self, obj: SightingImage) -> str:
         request = self.context["request"]
@@ -180,6 +194,14 @@ class ImageUploadSerializer(serializers.Serializer):
     )
 
 
+class BoxConfirmSerializer(serializers.Serializer):
+    box = serializers.ListField(
+        child=serializers.IntegerField(min_value=0), min_length=4, max_length=4, required=False, allow_null=True,
+        help_text=_("[x, y, w, h] to set and confirm, null for no box (the whole frame is matched); "
+                    "left out, the current box, a suggestion perhaps, is confirmed as it is."),
+    )
+
+
 class StationWriteSerializer(serializers.ModelSerializer):
     class Meta:
         model = CameraStation
@@ -191,6 +213,12 @@ class StationWriteSerializer(serializers.ModelSerializer):
         end = attrs.get("operating_to", getattr(self.instance, "operating_to", None))
         if start and end and end < start:
             raise serializers.ValidationError({"operating_to": _("The station stops operating before it starts.")})
+        changed = self.instance is not None and any(
+            key in attrs and attrs[key] != getattr(self.instance, key) for key in ("operating_from", "operating_to"))
+        if changed and self.instance.operating_periods.count() > 1:
+            # Two dates cannot say which of the periods they change.
+            raise serializers.ValidationError({"operating_from": _(
+                "This station has several operating periods: change them on its setup page.")})
         return attrs
 
 

@@ -3,6 +3,7 @@
 import mimetypes
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.db.models import Count
 from django.http import Http404
 from django.utils.module_loading import import_string
@@ -18,6 +19,7 @@ from catalog.api import filters
 from catalog.api import serializers as s
 from catalog.api.permissions import require_role
 from catalog.stored_files import stored_file_response
+from catalog.study_areas import station_single_period_set
 from catalog.models import BoxSource, Role
 from catalog.selectors import (
     images_for,
@@ -87,7 +89,7 @@ class StationViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.
     filterset_class = filters.StationFilter
 
     def get_queryset(self):
-        return stations_for(self.request.user)
+        return stations_for(self.request.user).prefetch_related("operating_periods")
 
     def get_serializer_class(self):
         if self.action in {"create", "update", "partial_update"}:
@@ -96,14 +98,19 @@ class StationViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.
 
     def perform_create(self, serializer):
         require_role(self.request.user, serializer.validated_data["organization"].pk, Role.ORG_ADMIN)
-        serializer.save()
+        with transaction.atomic():
+            station_single_period_set(station=serializer.save())
 
     def perform_update(self, serializer):
         require_role(self.request.user, serializer.instance.organization_id, Role.ORG_ADMIN)
         new_org = serializer.validated_data.get("organization")
         if new_org is not None:
             require_role(self.request.user, new_org.pk, Role.ORG_ADMIN)
-        serializer.save()
+        with transaction.atomic():
+            station = serializer.save()
+            if {"operating_from", "operating_to"} & set(serializer.validated_data):
+                # Refused by the serializer for a station with several periods; else they are its one period.
+                station_single_period_set(station=station)
 
     def create(self, request, *args, **kwargs):
         response = super().create(request, *args, **kwargs)
@@ -156,7 +163,11 @@ class SightingViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=s.ImageUploadSerializer, responses={201: s.ImageSerializer, 200: s.ImageSerializer(many=True)})
     @action(detail=True, methods=["get", "post"], parser_classes=[MultiPartParser, FormParser])
     def images(self, request, pk=None):
-        """GET: the sighting's images. POST (multipart): upload one image (file, body_part, optional box)."""
+        """GET: the sighting's images. POST (multipart): upload one image (file, body_part, optional box).
+
+        An upload leaves the boxes of the sighting's images that have no confirmed box to the queue, which
+        stores a suggested one (box_source "detector" or "motion", box_confirmed false) to be confirmed.
+        """
         sighting = self.get_object()
         if request.method == "GET":
             images = images_for(request.user).filter(sighting=sighting)
@@ -175,6 +186,8 @@ class SightingViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
                 box=tuple(box) if box else None,
                 box_source=BoxSource.USER if box else "",
                 original_filename=data.validated_data["file"].name,
+                # No box editor follows an API upload: the queue suggests one, as the submit page does.
+                suggest_boxes=True,
             )
         except DjangoValidationError as exc:
             raise django_errors(exc) from exc
@@ -190,6 +203,23 @@ class ImageViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return images_for(self.request.user)
+
+    @extend_schema(request=s.BoxConfirmSerializer, responses={200: s.ImageSerializer})
+    @action(detail=True, methods=["post"])
+    def box(self, request, pk=None):
+        """Confirm the image's box (a suggestion as it is, or the given one), or remove it."""
+        image = self.get_object()
+        require_role(request.user, image.sighting.organization_id, Role.CONTRIBUTOR)
+        data = s.BoxConfirmSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        box = data.validated_data["box"] if "box" in data.validated_data else image.box
+        image_annotate = import_string("catalog.submission.image_annotate")
+        try:
+            image = image_annotate(image=image, user=request.user, body_part=image.body_part,
+                                   box=tuple(box) if box else None, box_source=BoxSource.USER)
+        except DjangoValidationError as exc:
+            raise django_errors(exc) from exc
+        return Response(s.ImageSerializer(image, context=self.get_serializer_context()).data)
 
     @extend_schema(responses={(200, "image/*"): bytes})
     @action(detail=True, methods=["get"])

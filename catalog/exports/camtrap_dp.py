@@ -1,6 +1,7 @@
 """Camtrap DP 1.0.2 export (deployments, media, observations with individualID) and offline validation.
 
-Mapping: a camera station is a deployment (its operating dates, widened to cover its sightings);
+Mapping: each operating period of a camera station with sightings in the export is a deployment
+(its dates, widened to cover its sightings; a sighting outside every period joins the nearest);
 a sighting is an event-level observation (eventID = observationID = sighting uuid) and each of its
 images is a media row plus a media-level observation carrying the body part and box. Sightings
 with no station but a point get a deployment of their own. Individuals travel as the extra
@@ -67,8 +68,24 @@ def standard_dir() -> Path:
     return Path(configured) if configured else STANDARD_DIR
 
 
-def _station_deployment_id(station: CameraStation) -> str:
-    return f"station-{station.pk}"
+def _station_period(station: CameraStation, day) -> tuple[str, tuple]:
+    """(deploymentID, (start, end)) of the operating period holding `day`, or of the nearest one when
+    none does (its deployment is then widened to the sighting). One deployment per operating period,
+    as Camtrap DP has it; a station with a single period keeps its old ID, station-<pk>."""
+    periods = station.effort_periods()
+
+    def distance(period) -> int:
+        start, end = period
+        if start and day < start:
+            return (start - day).days
+        if end and day > end:
+            return (day - end).days
+        return 0
+
+    period = min(periods, key=distance)
+    if len(periods) == 1:
+        return f"station-{station.pk}", period
+    return f"station-{station.pk}-{period[0].isoformat()}", period
 
 
 def _sighting_deployment_id(sighting: Sighting) -> str:
@@ -107,16 +124,12 @@ def camtrap_dp_write(*, user: User, scope: ExportScope, directory: Path, include
 
     for s in sightings:
         if s.station_id is not None:
-            dep_id = _station_deployment_id(s.station)
+            tz = zone_of(s.station.location)
+            dep_id, (operating_from, operating_to) = _station_period(s.station, s.observed_at.astimezone(tz).date())
             if dep_id not in deployments:
                 lat, lon, exact = station_point_for(user, s.station)
-                tz = zone_of(s.station.location)
-                start = (
-                    datetime.combine(s.station.operating_from, time.min, tzinfo=tz) if s.station.operating_from else s.observed_at
-                )
-                end = (
-                    datetime.combine(s.station.operating_to, time(23, 59, 59), tzinfo=tz) if s.station.operating_to else s.observed_at
-                )
+                start = datetime.combine(operating_from, time.min, tzinfo=tz) if operating_from else s.observed_at
+                end = datetime.combine(operating_to, time(23, 59, 59), tzinfo=tz) if operating_to else s.observed_at
                 deployments[dep_id] = {
                     "deploymentID": dep_id, "locationID": s.station.code, "locationName": s.station.code,
                     "latitude": lat, "longitude": lon, "_exact": exact, "_start": start, "_end": end,

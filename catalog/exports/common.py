@@ -29,7 +29,7 @@ def sightings_to_export(user: User, scope: ExportScope) -> QuerySet[Sighting]:
     # Withdrawn sightings were taken back by their organisation: in no export.
     qs = (
         sightings_for(user).exclude(status=SightingStatus.WITHDRAWN)
-        .select_related("station__location").prefetch_related("images")
+        .select_related("station__location").prefetch_related("images", "station__operating_periods")
     )
     if scope.location is not None:
         qs = qs.filter(location=scope.location)

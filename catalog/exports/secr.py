@@ -4,7 +4,7 @@ Read them in R with
     secr::read.capthist("capthist.txt", "traps.txt", detector = "proximity", binary.usage = FALSE)
 (or detector = "count"). Coordinates are metres east/north of an origin stated in the header
 (local equirectangular projection, good to a few metres over a study area); usage is the number
-of days each station operated within each occasion, from its operating dates.
+of days each station operated within each occasion, from its operating periods.
 """
 
 from __future__ import annotations
@@ -88,16 +88,17 @@ def secr_files(user: User, captures: Captures, *, detector: str = "proximity", l
     # station with one of their detections; other partners' stations would add effort without
     # the detections made there.
     own = organizations_for(user).values("pk")
-    candidates = stations_for(user).filter(location=captures.location).filter(Q(organization__in=own) | Q(pk__in=used))
+    candidates = (stations_for(user).filter(location=captures.location).filter(Q(organization__in=own) | Q(pk__in=used))
+                  .prefetch_related("operating_periods"))
     stations = {
         st.pk: st for st in candidates
-        if st.pk in used or any(usage_days(st.operating_from, st.operating_to, occasions))
+        if st.pk in used or any(usage_days(st.effort_periods(), occasions))
     }
     points = {pk: station_point_for(user, st) for pk, st in stations.items()}
     coarsened = any(not exact for _lat, _lon, exact in points.values())
     warnings: list[str] = []
 
-    usage = {pk: usage_days(st.operating_from, st.operating_to, occasions) for pk, st in stations.items()}
+    usage = {pk: usage_days(st.effort_periods(), occasions) for pk, st in stations.items()}
     raised = 0
     for _code, occ, pk in captures.records:
         if usage[pk][occ] == 0:
@@ -105,8 +106,8 @@ def secr_files(user: User, captures: Captures, *, detector: str = "proximity", l
             raised += 1
     if raised:
         warnings.append(
-            f"{raised} detection(s) fall outside their station's operating dates; usage set to 1 day there. "
-            "Check the stations' operating dates."
+            f"{raised} detection(s) fall outside their station's operating periods; usage set to 1 day there. "
+            "Check the stations' operating periods."
         )
     if captures.left_out:
         warnings.append(f"{captures.left_out} identified sighting(s) without a camera station are left out.")
@@ -139,7 +140,7 @@ def secr_files(user: User, captures: Captures, *, detector: str = "proximity", l
     cap_lines = [*header, *notes, "# Session ID Occasion Detector"]
     cap_lines += [f"{session} {token(code)} {occ + 1} {labels[pk]}" for code, occ, pk in rows]
 
-    trap_lines = [*header, *coord_note, "# usage: days operated per occasion (from the station operating dates)"]
+    trap_lines = [*header, *coord_note, "# usage: days operated per occasion (from the stations' operating periods)"]
     trap_lines.append("# Detector x y " + " ".join(f"u{o.index + 1}" for o in occasions))
     cos0 = math.cos(math.radians(lat0))
     for pk in sorted(stations, key=lambda p: labels[p]):

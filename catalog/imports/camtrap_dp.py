@@ -55,10 +55,12 @@ from catalog.models import (
     Sex,
     Sighting,
     SightingStatus,
+    StationOperatingPeriod,
 )
 from catalog.review import individual_refresh_seen
 from catalog.selectors import user_can
 from catalog.services import image_add, individual_get_or_create, sighting_create
+from catalog.study_areas import station_period_add
 
 RESOURCES = ("deployments", "media", "observations")
 DESCRIPTOR_MAX_BYTES = 10 * 1024 * 1024
@@ -230,7 +232,16 @@ class CamtrapDpImporter:
                         )
                         station.full_clean()
                         station.save()
+                        if station.operating_from:
+                            StationOperatingPeriod.objects.create(station=station, start=station.operating_from,
+                                                                  end=station.operating_to)
                         self.report.add(label, IMPORTED, _("station %(code)s created") % {"code": code})
+                    elif (station.organization_id == self.org.pk and start
+                          and station_period_add(station=station, start=start.date(),
+                                                 end=end.date() if end and end >= start else None)):
+                        # Camtrap DP has one deployment per operating period of a station.
+                        self.report.add(label, IMPORTED, _("operating period %(start)s added to station %(code)s")
+                                        % {"start": start.date().isoformat(), "code": code})
                     else:
                         self.report.add(label, DUPLICATE, _("station %(code)s is already in %(area)s")
                                         % {"code": code, "area": location.name})

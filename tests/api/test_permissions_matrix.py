@@ -182,3 +182,24 @@ def test_a_sighting_placed_only_by_another_organisations_station_shows_it_coarse
                         location=world["location"], observed_at=world["a"]["sighting"].observed_at)
     body = api(alice).get(f"/api/sightings/{s.pk}/").json()
     assert (body["latitude"], body["longitude"], body["coordinates_exact"]) == (42.15, 77.15, False)
+
+
+def test_station_api_lists_operating_periods_and_keeps_operating_from_and_to(api, world, charlie):
+    from catalog.models import StationOperatingPeriod
+
+    station_b = world["b"]["station"]
+    client = api(charlie)
+    # The old fields still write: they become the station's one period.
+    one = {"operating_from": "2024-01-01", "operating_to": "2024-03-31"}
+    body = client.patch(f"/api/stations/{station_b.pk}/", one, format="json")
+    assert body.status_code == 200, body.content
+    read = client.get(f"/api/stations/{station_b.pk}/").json()
+    assert read["operating_periods"] == [{"start": "2024-01-01", "end": "2024-03-31", "note": ""}]
+    assert (read["operating_from"], read["operating_to"]) == ("2024-01-01", "2024-03-31")
+    # With several periods two dates can't say which one they change: refused, nothing changed.
+    StationOperatingPeriod.objects.create(station=station_b, start="2024-05-01", end=None, note="set up again")
+    refused = client.patch(f"/api/stations/{station_b.pk}/", {"operating_to": "2024-12-31"}, format="json")
+    assert refused.status_code == 400
+    assert len(client.get(f"/api/stations/{station_b.pk}/").json()["operating_periods"]) == 2
+    assert client.patch(f"/api/stations/{station_b.pk}/", {"code": "B77"}, format="json").status_code == 200
+    assert station_b.operating_periods.count() == 2

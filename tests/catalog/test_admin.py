@@ -53,6 +53,13 @@ def test_sighting_admin_shows_images_inline_as_scoped_thumbnails(client, staff, 
     thumb = reverse("image_thumb", args=[image.uuid])
     assert thumb in response.content.decode()
     assert client.get(thumb).status_code == 200
+    # Sized by a static style sheet's class: the strict CSP would block a style= attribute.
+    html = response.content.decode()
+    assert "admin-thumb-160" in html and "css/admin.css" in html and " style=" not in html
+    for page in (reverse("admin:catalog_sighting_changelist"),
+                 reverse("admin:catalog_sightingimage_change", args=[image.pk])):
+        html = client.get(page).content.decode()
+        assert "admin-thumb" in html and "css/admin.css" in html and " style=" not in html
 
 
 @pytest.mark.django_db

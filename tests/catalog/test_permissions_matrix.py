@@ -172,6 +172,7 @@ PAGES: dict[str, Page] = {
     "api-image-list": Page("list"),
     "api-image-detail": Page("private", lambda w: {"pk": w.image.pk}, charlie=PRIVATE_GET),
     "api-image-file": Page("private", lambda w: {"pk": w.image.pk}, charlie=PRIVATE_GET),
+    "api-image-box": Page("private", lambda w: {"pk": w.image.pk}, method="post", alice=POST_ALICE, charlie=PRIVATE_GET),
     "api-run-list": Page("list"),
     "api-run-detail": Page("private", RUN, charlie=PRIVATE_GET),
     "api-run-candidates": Page("private", RUN, charlie=PRIVATE_GET),

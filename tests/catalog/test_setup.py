@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.urls import reverse
 
-from catalog.models import CameraStation, Location, Membership, Role
+from catalog.models import CameraStation, Location, Membership, Role, StationOperatingPeriod
 from catalog.study_areas import boundary_parse
 from tests.factories import CameraStationFactory, LocationFactory
 
@@ -95,9 +95,20 @@ def test_org_admin_edits_the_time_zone_of_their_area(client, olga, org_a):
     assert (area.name, area.time_zone) == ("Sarychat-Ertash", "Asia/Bishkek")
 
 
-def _station_data(area, org, **extra):
+def _periods(*rows, initial=0):
+    """The station form's operating-period rows: (start, end, note[, delete]) each, as a browser posts them."""
+    data = {"periods-TOTAL_FORMS": str(len(rows)), "periods-INITIAL_FORMS": str(initial),
+            "periods-MIN_NUM_FORMS": "0", "periods-MAX_NUM_FORMS": "1000"}
+    for i, (start, end, note, *delete) in enumerate(rows):
+        data.update({f"periods-{i}-start": start, f"periods-{i}-end": end, f"periods-{i}-note": note})
+        if delete:
+            data[f"periods-{i}-DELETE"] = "on"
+    return data
+
+
+def _station_data(area, org, operating_from="2024-01-01", operating_to="2024-03-31", **extra):
     return {"organization": org.pk, "location": area.pk, "code": "Z1", "latitude": "41.1", "longitude": "75.1",
-            "operating_from": "2024-01-01", "operating_to": "2024-03-31", **extra}
+            **_periods((operating_from, operating_to, ""), ("", "", "")), **extra}
 
 
 def test_org_admin_adds_a_station_with_a_position_and_operating_period(client, olga, org_a):
@@ -110,6 +121,7 @@ def test_org_admin_adds_a_station_with_a_position_and_operating_period(client, o
     station = CameraStation.objects.get(code="Z1")
     assert (station.organization, station.location, station.latitude) == (org_a, area, 41.1)
     assert str(station.operating_to) == "2024-03-31"
+    assert [(str(p.start), str(p.end)) for p in station.operating_periods.all()] == [("2024-01-01", "2024-03-31")]
 
 
 def test_station_form_refuses_a_period_that_ends_before_it_starts_and_a_missing_position(client, olga, org_a):
@@ -182,3 +194,73 @@ def test_org_admin_reads_a_shared_study_area_but_may_not_change_it(client, olga)
     client.force_login(olga)
     assert 'id="read-only-note"' in client.get(reverse("setup_location", args=[area.pk])).content.decode()
     assert client.post(reverse("setup_location", args=[area.pk]), {"name": "Mine now"}).status_code == 403
+
+
+def test_org_admin_records_a_station_that_went_down_and_was_set_up_again(client, olga, org_a):
+    area = LocationFactory(name="Zorkul", organization=org_a)
+    station = CameraStationFactory(location=area, organization=org_a, code="Z1")
+    client.force_login(olga)
+    url = reverse("setup_station", args=[station.pk])
+    data = {**_station_data(area, org_a), **_periods(("2024-05-01", "", "new batteries"), ("2024-01-01", "2024-03-31", ""),
+                                                     ("", "", ""))}
+    assert client.post(url, data).status_code == 302
+    station.refresh_from_db()
+    assert [(str(p.start), p.end and str(p.end), p.note) for p in station.operating_periods.all()] == [
+        ("2024-01-01", "2024-03-31", ""), ("2024-05-01", None, "new batteries")]
+    # The station's own dates are the span, for the lists and the API.
+    assert (str(station.operating_from), station.operating_to) == ("2024-01-01", None)
+    page = client.get(url).content.decode()
+    assert 'name="periods-TOTAL_FORMS" value="4"' in page and "new batteries" in page  # two saved, two blank
+
+    # Removing one by its Delete box.
+    data = {**_station_data(area, org_a), **_periods(("2024-01-01", "2024-03-31", "", "on"),
+                                                     ("2024-05-01", "", "new batteries"), initial=2)}
+    assert client.post(url, data).status_code == 302
+    assert list(station.operating_periods.values_list("note", flat=True)) == ["new batteries"]
+
+
+@pytest.mark.parametrize("rows", [
+    [("2024-01-01", "2024-03-31", ""), ("2024-03-31", "2024-06-30", "")],  # share a day
+    [("2024-01-01", "", ""), ("2024-05-01", "2024-06-30", "")],  # the first never ended
+    [("2024-04-01", "2024-03-01", "")],  # ends before it starts
+    [("", "", "a note without a start")],
+])
+def test_station_form_refuses_overlapping_or_broken_periods_and_stores_nothing(client, olga, org_a, rows):
+    area = LocationFactory(name="Zorkul", organization=org_a)
+    station = CameraStationFactory(location=area, organization=org_a, code="Z1")
+    StationOperatingPeriod.objects.create(station=station, start="2023-06-01", end="2023-09-30")
+    client.force_login(olga)
+    response = client.post(reverse("setup_station", args=[station.pk]),
+                           {**_station_data(area, org_a, latitude="41.15"), **_periods(*rows)})
+    assert response.status_code == 400
+    station.refresh_from_db()
+    assert station.latitude != 41.15
+    assert [(str(p.start), str(p.end)) for p in station.operating_periods.all()] == [("2023-06-01", "2023-09-30")]
+
+
+def test_periods_are_shown_read_only_to_members_and_hidden_from_other_organisations(client, alice, charlie, org_a):
+    area = LocationFactory(name="Zorkul")
+    station = CameraStationFactory(location=area, organization=org_a, code="Z1")
+    StationOperatingPeriod.objects.create(station=station, start="2023-06-01", end="2023-09-30", note="first")
+    url = reverse("setup_station", args=[station.pk])
+    client.force_login(alice)  # reviewer of A: reads the station, no form
+    page = client.get(url).content.decode()
+    assert "periods-TOTAL_FORMS" not in page and "2023-06-01" in page and "first" in page
+    assert client.post(url, {**_station_data(area, org_a), **_periods(("2024-01-01", "", ""))}).status_code == 403
+    client.force_login(charlie)  # admin of B: A's station is not there for B
+    assert client.get(url).status_code == 404
+    assert client.post(url, {**_station_data(area, org_a), **_periods(("2024-01-01", "", ""))}).status_code == 404
+    assert list(station.operating_periods.values_list("note", flat=True)) == ["first"]
+
+
+def test_the_migration_moves_a_single_period_into_a_period_row():
+    import importlib
+
+    convert = importlib.import_module("catalog.migrations.0009_station_operating_periods").period_from_dates
+    from datetime import date
+
+    assert convert(date(2024, 1, 1), date(2024, 3, 31)) == (date(2024, 1, 1), date(2024, 3, 31))
+    assert convert(date(2024, 1, 1), None) == (date(2024, 1, 1), None)  # still operating
+    assert convert(None, date(2024, 3, 31)) is None  # no start: the station's own field keeps it
+    assert convert(None, None) is None
+    assert convert(date(2024, 3, 1), date(2024, 1, 1)) == (date(2024, 3, 1), None)

@@ -110,3 +110,30 @@ def test_camtrap_dp_for_another_station_owner_is_coarsened_and_says_so(survey, a
     assert descriptor["coordinatePrecision"] == 0.1
     assert "41.5," not in (out / "deployments.csv").read_text()
     assert camtrap_dp_validate(out) == []
+
+
+@needs_standards
+def test_camtrap_dp_has_one_deployment_per_operating_period(survey, alice, tmp_path):
+    import datetime as dt
+
+    from catalog.models import StationOperatingPeriod
+
+    s1, s2 = survey["s1"], survey["s2"]
+    # S2 was set up on the 5th, went down after the 8th and was set up again on the 10th.
+    StationOperatingPeriod.objects.create(station=s2, start=dt.date(2024, 1, 5), end=dt.date(2024, 1, 8), note="snow")
+    StationOperatingPeriod.objects.create(station=s2, start=dt.date(2024, 1, 10), end=dt.date(2024, 1, 20))
+    out = tmp_path / "dp"
+    summary = camtrap_dp_write(user=alice, scope=ExportScope(), directory=out, include_media=False)
+    assert summary["deployments"] == 3
+    deps = {r["deploymentID"]: r for r in rows((out / "deployments.csv").read_text())}
+    assert set(deps) == {f"station-{s1.pk}", f"station-{s2.pk}-2024-01-05", f"station-{s2.pk}-2024-01-10"}
+    first, second = deps[f"station-{s2.pk}-2024-01-05"], deps[f"station-{s2.pk}-2024-01-10"]
+    assert first["deploymentStart"].startswith("2024-01-05T00:00:00") and first["deploymentEnd"].startswith("2024-01-08T23:59:59")
+    assert second["deploymentStart"].startswith("2024-01-10T00:00:00") and second["deploymentEnd"].startswith("2024-01-20T23:59:59")
+    assert first["locationID"] == second["locationID"] == "S2"
+    # The 6 January sighting is in the first period, the 11th and 15th in the second.
+    events = [r for r in rows((out / "observations.csv").read_text()) if r["observationLevel"] == "event"]
+    by_day = {r["eventStart"][:10]: r["deploymentID"] for r in events if r["deploymentID"].startswith(f"station-{s2.pk}")}
+    assert by_day == {"2024-01-06": first["deploymentID"], "2024-01-11": second["deploymentID"],
+                      "2024-01-15": second["deploymentID"]}
+    assert camtrap_dp_validate(out) == []

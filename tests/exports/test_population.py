@@ -60,9 +60,11 @@ def test_estimates_refuse_data_without_recaptures_or_occasions():
 def test_occasions_cover_the_period_and_usage_counts_operating_days():
     occ = occasions_for(date(2024, 1, 1), date(2024, 1, 10), 4)
     assert [(o.start.day, o.end.day) for o in occ] == [(1, 4), (5, 8), (9, 10)]
-    assert usage_days(date(2024, 1, 3), date(2024, 1, 9), occ) == [2, 4, 1]
-    assert usage_days(None, None, occ) == [4, 4, 2]
-    assert usage_days(date(2024, 2, 1), None, occ) == [0, 0, 0]
+    assert usage_days([(date(2024, 1, 3), date(2024, 1, 9))], occ) == [2, 4, 1]
+    assert usage_days([(None, None)], occ) == [4, 4, 2]
+    assert usage_days([(date(2024, 2, 1), None)], occ) == [0, 0, 0]
+    # Down from the 4th to the 7th, set up again on the 8th: two periods, their days summed.
+    assert usage_days([(date(2024, 1, 1), date(2024, 1, 3)), (date(2024, 1, 8), None)], occ) == [3, 1, 2]
     assert occ[2].days == 2
     with pytest.raises(ValueError):
         occasions_for(date(2024, 1, 2), date(2024, 1, 1), 1)

@@ -64,7 +64,7 @@ def test_detections_outside_operating_dates_raise_usage_and_say_so(survey, alice
     captures = captures_for(alice, location=survey["area"], start=JAN1, end=JAN12, occasion_days=4)
     files = secr_files(alice, captures)
     assert "S2 840.0 1105.7 0 1 3" in body(files.traps)
-    assert "outside their station's operating dates" in files.capthist
+    assert "outside their station's operating periods" in files.capthist
 
 
 def test_a_station_of_another_organisation_is_coarsened_and_flagged(survey, alice, settings):
@@ -87,3 +87,14 @@ def test_a_station_of_another_organisation_is_coarsened_and_flagged(survey, alic
     x, y = (float(v) for v in row.split()[1:3])
     assert x == pytest.approx(0.40 * 111320 * math.cos(math.radians(41.15)), abs=0.1)
     assert y == pytest.approx(0.40 * 110574, abs=0.1)
+
+
+def test_usage_sums_the_days_of_each_operating_period(survey, alice):
+    from catalog.models import StationOperatingPeriod
+
+    # S2 was down from the 9th to the 10th and set up again on the 11th.
+    StationOperatingPeriod.objects.create(station=survey["s2"], start=dt.date(2024, 1, 5), end=dt.date(2024, 1, 8))
+    StationOperatingPeriod.objects.create(station=survey["s2"], start=dt.date(2024, 1, 11), end=dt.date(2024, 1, 20))
+    captures = captures_for(alice, location=survey["area"], start=JAN1, end=JAN12, occasion_days=4)
+    traps = body(secr_files(alice, captures, detector="proximity").traps)
+    assert traps == ["S1 -840.0 -1105.7 4 4 2", "S2 840.0 1105.7 0 4 2"]

@@ -137,3 +137,34 @@ def test_a_job_that_breaks_says_so_instead_of_staying_running(org_a, alice, monk
     monkeypatch.setattr(jobs, "run_import", broken)
     job2 = jobs.import_job_execute(job_id=job2.pk)
     assert job2.state == "failed" and "database went away" in job2.error and "skips them" in job2.error
+
+
+def test_the_deployments_of_a_station_with_several_operating_periods_come_back_as_its_periods(org_a, alice, olga,
+                                                                                                 tmp_path):
+    from catalog.models import StationOperatingPeriod
+
+    area = LocationFactory(name="Tosor", time_zone="UTC")
+    station = CameraStationFactory(location=area, organization=org_a, code="T1", latitude=42.1, longitude=77.5)
+    for start, end in ((dt.date(2024, 2, 1), dt.date(2024, 2, 10)), (dt.date(2024, 3, 1), dt.date(2024, 3, 31))):
+        StationOperatingPeriod.objects.create(station=station, start=start, end=end)
+    for i, day in enumerate((dt.date(2024, 2, 5), dt.date(2024, 3, 9))):
+        sighting = SightingFactory(organization=org_a, location=area, station=station, status="submitted",
+                                   observed_at=dt.datetime.combine(day, dt.time(5, 30), tzinfo=dt.timezone.utc))
+        SightingImageFactory(sighting=sighting, file=ContentFile(exif_jpeg((200, 10 * i, 0)), name="x.jpg"))
+    out = tmp_path / "export"
+    assert camtrap_dp_write(user=alice, scope=ExportScope(), directory=out)["deployments"] == 2
+
+    SightingImage.objects.all().delete()
+    Sighting.objects.all().delete()
+    CameraStation.objects.all().delete()
+    report = import_camtrap_dp(source=Source(out), organization=org_a, user=olga)
+    assert report.counts()["refused"] == 0, report.rows
+    station = CameraStation.objects.get(code="T1")
+    assert [(p.start, p.end) for p in station.operating_periods.all()] == [
+        (dt.date(2024, 2, 1), dt.date(2024, 2, 10)), (dt.date(2024, 3, 1), dt.date(2024, 3, 31))]
+    assert (station.operating_from, station.operating_to) == (dt.date(2024, 2, 1), dt.date(2024, 3, 31))
+    assert Sighting.objects.filter(station=station).count() == 2
+
+    # A re-import adds no period twice.
+    import_camtrap_dp(source=Source(out), organization=org_a, user=olga)
+    assert station.operating_periods.count() == 2

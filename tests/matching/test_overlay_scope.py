@@ -73,3 +73,14 @@ def test_the_owner_of_both_photos_still_sees_the_overlay_after_the_withdrawal(cl
     review_undo(sighting=reference, reviewer=charlie)
     client.force_login(bob)
     assert overlay(client, candidate).status_code == 200
+
+
+def test_the_results_page_notes_a_withdrawn_reference_instead_of_a_broken_overlay(client, bob, charlie, reference,
+                                                                                  candidate):
+    client.force_login(bob)
+    page = client.get(reverse("run_detail", args=[candidate.run_id])).content.decode()
+    assert reverse("candidate_overlay", args=[candidate.pk]) in page and "overlay-withdrawn" not in page
+    review_undo(sighting=reference, reviewer=charlie)
+    page = client.get(reverse("run_detail", args=[candidate.run_id])).content.decode()
+    assert reverse("candidate_overlay", args=[candidate.pk]) not in page
+    assert "overlay-withdrawn" in page and "Reference photo withdrawn" in page

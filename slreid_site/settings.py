@@ -449,5 +449,7 @@ LOGGING = {
         # faiss logs at INFO, when imported, each CPU build it tries ("Could not load library with
         # AVX512 support"), which reads like an error; Django configures logging before faiss is imported.
         "faiss.loader": {"level": "WARNING"},
+        # django-axes announces its version at INFO on every command ("AXES: BEGIN version ...").
+        "axes.apps": {"level": "WARNING"},
     },
 }

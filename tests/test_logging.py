@@ -29,6 +29,7 @@ def test_manage_py_prints_no_faiss_loader_lines(tmp_path):
     for result in (check, imported):
         output = result.stdout + result.stderr
         assert "AVX512" not in output and "AVX2" not in output and "Loading faiss" not in output, output
+        assert "AXES: BEGIN" not in output, output
 
 
 @pytest.mark.django_db

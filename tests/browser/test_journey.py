@@ -158,6 +158,9 @@ def test_partner_submits_a_burst_and_a_reviewer_confirms_the_match(
     reviewer.click("nav >> text=Review queue")
     row = reviewer.locator(f"tr[data-sighting='{sighting.pk}']")
     assert row.locator(".badge").count() == 1
+    # The row's thumbnail (cut to the box) loads: a real image, not a broken one.
+    reviewer.wait_for_function(
+        "() => { const i = document.querySelector('.queue-thumb'); return i && i.complete && i.naturalWidth > 0; }")
     reviewer.screenshot(path=os.path.join(shots, "journey-5-review-queue.png"), full_page=True)
     row.locator("a.button").click()
     reviewer.locator("li.candidate").first.locator(".confirm-button").click()

@@ -8,7 +8,7 @@ from matching.models import MatchCandidate, MatchRun, RunState
 from tests.browser.conftest import screenshot_dir
 from tests.factories import IndividualFactory, SightingFactory, SightingImageFactory
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_reviewer_merges_b_into_a_and_b_points_to_a(page, live_server, login, alice, org_a):

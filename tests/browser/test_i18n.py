@@ -28,3 +28,21 @@ def test_russian_navigation_fits_one_line_at_1280_px(page, live_server, login, a
     # Nor does the header run wider than the window.
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 1280
     page.screenshot(path=os.path.join(screenshot_dir(), "navigation-ru.png"))
+
+
+def test_a_russian_walk_through_the_main_pages(page, live_server, login, alice, compiled_ru):
+    import re
+
+    page.set_default_timeout(90_000)
+    login(page, "alice", "pw-alice")
+    with page.expect_navigation():
+        page.select_option("#site-language", "ru")
+    cyrillic = re.compile("[А-Яа-яЁё]")
+    for path in ("/", "/individuals/", "/map/", "/submit/", "/sightings/mine/", "/review/", "/stations/",
+                 "/science/exports/", "/science/population/", "/setup/", "/notifications/"):
+        response = page.goto(f"{live_server.url}{path}")
+        assert response.status == 200, path
+        heading = page.locator("h1").first.inner_text()
+        # Each page's heading is Russian, and the language stays chosen from page to page.
+        assert cyrillic.search(heading), f"{path}: {heading!r}"
+        assert page.locator("html").get_attribute("lang") == "ru", path

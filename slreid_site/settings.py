@@ -206,9 +206,9 @@ MATCHING_SHORTLIST = env_int("MATCHING_SHORTLIST", 6)  # gallery images LightGlu
 # Identification modes (matching/engine/accurate.py): "fast" is the default extractor with the
 # shortlist above; "accurate" runs MATCHING_ACCURATE_EXTRACTOR against the best reference images
 # of the sighting's MATCHING_ACCURATE_INDIVIDUALS most-voted individuals and fuses the frames.
-# Fast is the default: on the 2026-12-01 dev split both modes name the right cat for 61 % of sightings
-# with the location prior (accurate for more frames; docs/benchmarks.md), and fast answers in seconds
-# where accurate takes half a minute.
+# Fast is the default: on the 2026-12-01 dev split, with the location prior, accurate is ahead by one
+# sighting of 18 (and more frames; docs/benchmarks.md), within the noise of the sample, and fast answers
+# in seconds where accurate takes half a minute.
 MATCHING_DEFAULT_MODE = env_str("MATCHING_DEFAULT_MODE", "fast")
 MATCHING_ACCURATE_EXTRACTOR = env_str("MATCHING_ACCURATE_EXTRACTOR", "aliked")
 MATCHING_ACCURATE_INDIVIDUALS = env_int("MATCHING_ACCURATE_INDIVIDUALS", 10)

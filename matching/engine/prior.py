@@ -27,13 +27,14 @@ import math
 from collections import Counter
 from typing import Hashable, Iterable, Sequence
 
-# Pattern-score weights per mode (fused = log prior + weight * pattern score), from
-# scripts/fit_prior.py on the snow-leopard developer set (docs/benchmarks.md). For fast mode the fit
-# prefers 0: on 39 sampled frames its scores add nothing to where the cat was seen. 0.05 ranks those
-# frames as 0 does, and keeps the photos in charge of cats with the same history and of a clear
-# match (a score of 20 outweighs a resident seen about three times as often). For accurate mode the
-# fit gives 0.15 on frames and 0.36 on sightings; 0.25 lies between (docs/benchmarks.md).
-WEIGHTS = {"fast": 0.05, "accurate": 0.25}
+# Pattern-score weights per mode (fused = log prior + weight * pattern score). scripts/fit_prior.py
+# on the snow-leopard developer set (docs/benchmarks.md) prefers 0 for fast mode (its scores add
+# nothing there to where the cat was seen: no true match in the sample scores above 17, and a wrong
+# one reaches 14) and 0.15-0.36 for accurate mode. At 0.05 the README's demo walkthrough put a station
+# resident without a single verified match above a 238-match hit, so both modes use 0.25: a clear
+# match (a score of 8-12) outweighs a resident seen 7-20 times as often; on the developer sample this
+# costs fast mode one frame of 39 and one sighting of 18 against 0.05.
+WEIGHTS = {"fast": 0.25, "accurate": 0.25}
 PSEUDO_SIGHTINGS = 1.0
 
 

@@ -8,7 +8,7 @@ from django.core.files.base import ContentFile
 from catalog.models import BodyPart, SightingStatus
 from matching import services
 from matching.engine.evaluation import Dataset, Item, Query, QueryRecord, summarize, with_location_prior
-from matching.engine.prior import fit_weight, fuse, location_prior, rank1
+from matching.engine.prior import WEIGHTS, fit_weight, fuse, location_prior, rank1
 from matching.models import MatchRun
 from tests.factories import CameraStationFactory, IndividualFactory, SightingFactory, SightingImageFactory
 from tests.matching.ranking_images import distorted_copy, jpeg, rosette_image
@@ -32,6 +32,13 @@ def test_strong_pattern_evidence_outranks_the_resident_and_weak_evidence_does_no
     weak = fuse({"resident": 0.0, "visitor": 2.0}, prior, weight=0.25)
     assert max(strong, key=strong.get) == "visitor"
     assert max(weak, key=weak.get) == "resident"
+
+
+@pytest.mark.parametrize("mode", ["fast", "accurate"])
+def test_a_clear_match_outranks_a_resident_seen_seven_times_as_often(mode):
+    # The demo walkthrough's case: 238 verified matches (score 37) against a resident with none.
+    fused = fuse({"match": 37.0, "resident": 0.0}, {"match": 0.08, "resident": 0.58}, WEIGHTS[mode])
+    assert max(fused, key=fused.get) == "match"
 
 
 def test_fit_weight_follows_the_evidence_that_names_the_truth():

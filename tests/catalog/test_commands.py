@@ -3,6 +3,7 @@ import io
 import cv2
 import numpy as np
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 
 from catalog import demo
@@ -67,6 +68,11 @@ def test_load_demo_is_idempotent_and_enqueues_reference_indexing(monkeypatch, dj
     assert images >= 2 * 5
     assert sorted(q[1][0] for q in queued) == sorted(reference.values_list("pk", flat=True))
     assert all(q[0] == "matching.tasks.index_sighting" and q[2] == {"cluster": "bulk"} for q in queued)
+    # The fast mode's features are there before the server starts: the first identification sees it all.
+    from matching.models import FeatureSet
+
+    extracted = set(FeatureSet.objects.filter(extractor=settings.MATCHING_DEFAULT_EXTRACTOR).values_list("image", flat=True))
+    assert extracted == set(SightingImage.objects.filter(sighting__in=reference).values_list("pk", flat=True))
     partner = Membership.objects.get(user__username="demo-partner")
     assert partner.role == Role.REVIEWER and partner.organization.is_demo
 

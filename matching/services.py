@@ -234,14 +234,9 @@ def mode_extractors() -> list[str]:
 UNCONFIRMED_BOX_SOURCES = (BoxSource.NONE, BoxSource.DETECTOR, BoxSource.MOTION)
 
 
-def sighting_boxes_suggest(*, sighting: Sighting) -> int:
-    """Stores the suggested box (detector + burst motion, as the submit page's box editor gets it) on
-    each image of the sighting that has no confirmed box, as an unconfirmed detector or motion box
-    for the user to accept, redraw or remove. Returns how many images got a box.
-
-    The whole sighting is looked at together because motion needs the burst: a frame uploaded later
-    can give the earlier ones their box. Only while the sighting's boxes can still be edited.
-    """
+def sighting_box_suggestions(*, sighting: Sighting) -> tuple[list[SightingImage], list[dict | None]]:
+    """The sighting's images (by pk) and the box matching.engine.boxes.suggest_boxes suggests for each
+    (detector + the burst's motion), as the submit page's box editor and sighting_boxes_suggest get them."""
     from PIL import Image
 
     from matching.engine.boxes import suggest_boxes
@@ -253,7 +248,18 @@ def sighting_boxes_suggest(*, sighting: Sighting) -> int:
             picture = Image.open(handle)
             picture.load()
         pictures.append(picture.convert("RGB"))
-    suggestions = suggest_boxes(images=pictures)
+    return images, suggest_boxes(images=pictures)
+
+
+def sighting_boxes_suggest(*, sighting: Sighting) -> int:
+    """Stores the suggested box (detector + burst motion, as the submit page's box editor gets it) on
+    each image of the sighting that has no confirmed box, as an unconfirmed detector or motion box
+    for the user to accept, redraw or remove. Returns how many images got a box.
+
+    The whole sighting is looked at together because motion needs the burst: a frame uploaded later
+    can give the earlier ones their box. Only while the sighting's boxes can still be edited.
+    """
+    images, suggestions = sighting_box_suggestions(sighting=sighting)
     stored = 0
     with transaction.atomic():
         # Locked so that the status still holds when the boxes are written; each update replaces only an

@@ -16,7 +16,6 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from PIL import Image
 
 from catalog.models import REFERENCE_STATUSES, BodyPart, Role
 from catalog.review import review_state_token
@@ -249,20 +248,14 @@ def boxes_suggest(request: HttpRequest, pk: int) -> JsonResponse:
     sighting = get_object_or_404(sightings_for(request.user), pk=pk)
     if not user_can(request.user, sighting.organization_id, Role.CONTRIBUTOR):
         raise PermissionDenied(_("Only contributors of the sighting's organisation may edit it."))
-    images = list(sighting.images.all())
-    pictures = []
-    for image in images:
-        with image.file.open("rb") as handle:
-            picture = Image.open(handle)
-            picture.load()
-        pictures.append(picture.convert("RGB"))
-    try:
-        from matching.engine.boxes import suggest_boxes
+    from matching.services import sighting_box_suggestions
 
-        suggestions = suggest_boxes(images=pictures)
+    try:
+        images, suggestions = sighting_box_suggestions(sighting=sighting)
         reason = ""
     except Exception as exc:  # the editor still works by hand when the detector can't run
         logger.exception("box suggestion failed for sighting %s", sighting.pk)
+        images = list(sighting.images.order_by("pk"))
         suggestions = [None] * len(images)
         reason = _("No box suggestion available (%(error)s); draw the boxes by hand.") % {"error": type(exc).__name__}
     boxes = []

@@ -1,4 +1,5 @@
 import pytest
+import torch
 from django.contrib.auth.models import User
 
 from catalog.models import Membership, Organization, Role
@@ -69,3 +70,13 @@ def q_sync(monkeypatch):
     from django_q.conf import Conf
 
     monkeypatch.setattr(Conf, "SYNC", True)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op thread for the detector's forward passes: on a busy 2-core machine, 2 spinning
+    threads make a pass 100x slower. Modules that run the detector ask for it (usefixtures)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -3,7 +3,6 @@
 import io
 
 import pytest
-import torch
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
@@ -11,18 +10,9 @@ from catalog.models import BoxSource, SightingImage
 from tests.factories import SightingFactory
 from tests.matching.test_motion import _background, _frame
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("one_torch_thread")]
 
 CENTRES = [(200, 150), (330, 170), (470, 150)]  # the moving "animal" in each frame of the burst
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One intra-op thread: on a busy 2-core machine, 2 spinning threads make a forward pass 100x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _png(array) -> SimpleUploadedFile:

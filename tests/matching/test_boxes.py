@@ -1,7 +1,6 @@
 """suggest_boxes: detector and burst motion combined into one suggested box per image."""
 
 import pytest
-import torch
 from PIL import Image
 
 from matching.engine import boxes, detector
@@ -10,14 +9,7 @@ from tests.matching.test_motion import _background, _frame
 
 ROCK = Detection(x=20, y=250, w=90, h=70, score=0.92)  # confident box on static texture
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One intra-op thread: on a busy 2-core machine, 2 spinning threads make a forward pass 100x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class FakeDetector:

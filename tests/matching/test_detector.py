@@ -13,14 +13,7 @@ from matching.engine.detector import YOLOX, DetectorUnavailable, YOLOXHead, box_
 
 DEV = Path(__file__).resolve().parents[3] / "shared" / "data" / "reid-dev" / "snowleopard"
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One intra-op thread: on a busy 2-core machine, 2 spinning threads make a forward pass 100x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_nms_keeps_the_best_of_overlapping_boxes_and_every_separate_box():

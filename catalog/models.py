@@ -327,6 +327,10 @@ class BoxSource(models.TextChoices):
     IMPORT = "import", _("Imported")
 
 
+# A box nobody has accepted yet: the detector's or the burst motion's suggestion.
+SUGGESTED_BOX_SOURCES = (BoxSource.DETECTOR, BoxSource.MOTION)
+
+
 def sighting_image_path(instance: "SightingImage", filename: str) -> str:
     # Never trust the client's filename: only its (normalised) extension survives.
     ext = Path(filename).suffix.lower()
@@ -376,6 +380,11 @@ class SightingImage(models.Model):
         if self.box_x is None:
             return None
         return (self.box_x, self.box_y, self.box_w, self.box_h)
+
+    @property
+    def box_confirmed(self) -> bool:
+        """Drawn or accepted by a user, or imported with the photo; not a suggestion, not no box."""
+        return self.box_source in (BoxSource.USER, BoxSource.IMPORT)
 
 
 class ReviewAction(models.TextChoices):

@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
-from catalog.models import BodyPart, BoxSource, Role, Sighting, SightingStatus
+from catalog.models import SUGGESTED_BOX_SOURCES, BodyPart, Role, Sighting, SightingStatus
 from catalog.selectors import user_can
 from matching.models import MatchCandidate, MatchRun, RunMode, RunState
 from notifications.services import notification_identification_ready
@@ -102,7 +102,7 @@ def match_run_start(
         state=RunState.QUEUED,
         progress_total=num_images,
         requested_by=requested_by,
-        unconfirmed_boxes=sighting.images.filter(box_source__in=(BoxSource.DETECTOR, BoxSource.MOTION)).count(),
+        unconfirmed_boxes=sighting.images.filter(box_source__in=SUGGESTED_BOX_SOURCES).count(),
     )
     sighting.status = SightingStatus.IDENTIFYING
     sighting.save(update_fields=["status", "updated_at"])

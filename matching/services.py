@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
-from catalog.models import REFERENCE_STATUSES, BoxSource, Sighting, SightingImage
+from catalog.models import REFERENCE_STATUSES, SUGGESTED_BOX_SOURCES, BoxSource, Sighting, SightingImage
 from catalog.submission import EDITABLE_STATUSES
 from matching.engine import calibration, scoring
 from matching.engine.evaluation import compatible
@@ -231,7 +231,7 @@ def mode_extractors() -> list[str]:
 
 # Boxes a suggestion may replace: none yet, or an earlier suggestion nobody confirmed. A box a user
 # drew or accepted, or one imported with the photo, is never touched.
-UNCONFIRMED_BOX_SOURCES = (BoxSource.NONE, BoxSource.DETECTOR, BoxSource.MOTION)
+UNCONFIRMED_BOX_SOURCES = (BoxSource.NONE, *SUGGESTED_BOX_SOURCES)
 
 
 def sighting_box_suggestions(*, sighting: Sighting) -> tuple[list[SightingImage], list[dict | None]]:

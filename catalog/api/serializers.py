@@ -7,7 +7,6 @@ from rest_framework import serializers
 
 from catalog.models import (
     BodyPart,
-    BoxSource,
     CameraStation,
     ImportJob,
     ImportKind,
@@ -81,7 +80,7 @@ class ImageSerializer(serializers.ModelSerializer):
     sighting = serializers.SlugRelatedField(slug_field="uuid", read_only=True)
     sighting_id = serializers.IntegerField(read_only=True)
     box = serializers.SerializerMethodField()
-    box_confirmed = serializers.SerializerMethodField()
+    box_confirmed = serializers.BooleanField(read_only=True)  # SightingImage.box_confirmed
     file_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -94,10 +93,6 @@ class ImageSerializer(serializers.ModelSerializer):
 
     def get_box(self, obj: SightingImage) -> list[int] | None:
         return list(obj.box) if obj.box else None
-
-    def get_box_confirmed(self, obj: SightingImage) -> bool:
-        """False for no box and for a detector or motion suggestion nobody has accepted yet."""
-        return obj.box_source in (BoxSource.USER, BoxSource.IMPORT)
 
     def get_file_url(self, obj: SightingImage) -> str:
         request = self.context["request"]

@@ -45,6 +45,7 @@ from catalog.selectors import (
     stations_for,
     user_can,
 )
+from catalog.sorting import Sort, chosen_sort
 from catalog.submission import DETAILS_EDITABLE_STATUSES, EDITABLE_STATUSES
 from catalog.withdrawal import sighting_can_withdraw
 
@@ -284,28 +285,19 @@ def station_list(request: HttpRequest) -> HttpResponse:
     })
 
 
-# Whitelisted orderings of the list (?sort=); the user's text never reaches order_by.
 INDIVIDUAL_SORTS = {
-    "code": ("code",),
-    "code_desc": ("-code",),
-    "name": ("name", "code"),
-    "newest": ("-created_at", "-pk"),
-}
-INDIVIDUAL_SORT_LABELS = {
-    "code": _("Code, A to Z"),
-    "code_desc": _("Code, Z to A"),
-    "name": _("Name"),
-    "newest": _("Newest in the catalog first"),
+    "code": Sort(_("Code, A to Z"), ("code",)),
+    "code_desc": Sort(_("Code, Z to A"), ("-code",)),
+    "name": Sort(_("Name"), ("name", "code")),
+    "newest": Sort(_("Newest in the catalog first"), ("-created_at", "-pk")),
 }
 
 
 @login_required
 def individual_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
-    sort = request.GET.get("sort", "")
-    if sort not in INDIVIDUAL_SORTS:
-        sort = "code"
-    individuals = individuals_for(request.user).order_by(*INDIVIDUAL_SORTS[sort])
+    sort, _unknown = chosen_sort(request, INDIVIDUAL_SORTS, "code")
+    individuals = individuals_for(request.user).order_by(*INDIVIDUAL_SORTS[sort].ordering)
     if query:
         individuals = individuals.filter(Q(code__icontains=query) | Q(name__icontains=query))
     # Reference images are visible to every partner, so the cover image needs no further scope.
@@ -318,7 +310,7 @@ def individual_list(request: HttpRequest) -> HttpResponse:
         individual.stats = stats.get(individual.pk)
         individual.cover_url = _url_or_none("image_thumb", individual.cover_uuid) if individual.cover_uuid else None
     return render(request, "catalog/individual_list.html", {
-        "page": page, "query": query, "sort": sort, "sorts": INDIVIDUAL_SORT_LABELS,
+        "page": page, "query": query, "sort": sort, "sorts": INDIVIDUAL_SORTS,
     })
 
 

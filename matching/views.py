@@ -21,6 +21,7 @@ from catalog.models import REFERENCE_STATUSES, BodyPart, Role
 from catalog.review import review_state_token
 from catalog.submission import EDITABLE_STATUSES
 from catalog.selectors import images_for, individuals_for, locations_for, sightings_for, user_can
+from catalog.sorting import Sort, chosen_sort
 from matching import overlays
 from matching.engine import calibration
 from matching.forms import RunFiltersForm
@@ -270,18 +271,11 @@ def boxes_suggest(request: HttpRequest, pk: int) -> JsonResponse:
     return JsonResponse({"boxes": boxes, "message": reason})
 
 
-# Whitelisted orderings of the list (?sort=); the user's text never reaches order_by.
 SIGHTING_SORTS = {
-    "newest": ("-created_at", "-pk"),
-    "oldest": ("created_at", "pk"),
-    "observed": ("-observed_at", "-pk"),
-    "observed_oldest": ("observed_at", "pk"),
-}
-SIGHTING_SORT_LABELS = {
-    "newest": _lazy("Newest submitted first"),
-    "oldest": _lazy("Oldest submitted first"),
-    "observed": _lazy("Newest observation first"),
-    "observed_oldest": _lazy("Oldest observation first"),
+    "newest": Sort(_lazy("Newest submitted first"), ("-created_at", "-pk")),
+    "oldest": Sort(_lazy("Oldest submitted first"), ("created_at", "pk")),
+    "observed": Sort(_lazy("Newest observation first"), ("-observed_at", "-pk")),
+    "observed_oldest": Sort(_lazy("Oldest observation first"), ("observed_at", "pk")),
 }
 
 
@@ -290,13 +284,11 @@ SIGHTING_SORT_LABELS = {
 def my_sightings(request: HttpRequest) -> HttpResponse:
     """The sightings of the user's organisations, newest first, with their latest identification."""
     latest = MatchRun.objects.filter(sighting=OuterRef("pk")).order_by("-pk")
-    sort = request.GET.get("sort", "")
-    if sort not in SIGHTING_SORTS:
-        sort = "newest"
+    sort, _unknown = chosen_sort(request, SIGHTING_SORTS, "newest")
     qs = (
         sightings_for(request.user)
         .annotate(run_id=Subquery(latest.values("pk")[:1]), run_state=Subquery(latest.values("state")[:1]))
-        .order_by(*SIGHTING_SORTS[sort])
+        .order_by(*SIGHTING_SORTS[sort].ordering)
     )
     mine = bool(request.GET.get("mine"))
     if mine:
@@ -306,5 +298,5 @@ def my_sightings(request: HttpRequest) -> HttpResponse:
         # Boxes can be added only while the sighting can still be edited (catalog.submission).
         sighting.can_add_boxes = sighting.status in EDITABLE_STATUSES
     return render(request, "matching/sighting_list.html", {
-        "page": page, "mine": mine, "states": dict(RunState.choices), "sort": sort, "sorts": SIGHTING_SORT_LABELS,
+        "page": page, "mine": mine, "states": dict(RunState.choices), "sort": sort, "sorts": SIGHTING_SORTS,
     })

@@ -17,23 +17,16 @@ from django.views.decorators.http import require_GET, require_POST
 from catalog import review
 from catalog.models import BodyPart, CameraStation, Location, ReviewAction, Role, SightingImage, SightingStatus
 from catalog.selectors import individuals_for, organizations_for, sightings_for, user_can
+from catalog.sorting import Sort, chosen_sort
 from matching.models import Confidence, MatchCandidate, MatchRun, RunState
 
 
-# Whitelisted orderings of the queue (?sort=); the user's text never reaches order_by.
 QUEUE_SORTS = {
-    "oldest": ("created_at", "pk"),
-    "newest": ("-created_at", "-pk"),
-    "observed": ("-observed_at", "-pk"),
-    "observed_oldest": ("observed_at", "pk"),
-    "score": (F("top_score").desc(nulls_last=True), "created_at", "pk"),
-}
-QUEUE_SORT_LABELS = {
-    "oldest": _lazy("Oldest submitted first"),
-    "newest": _lazy("Newest submitted first"),
-    "observed": _lazy("Newest observation first"),
-    "observed_oldest": _lazy("Oldest observation first"),
-    "score": _lazy("Top score first"),
+    "oldest": Sort(_lazy("Oldest submitted first"), ("created_at", "pk")),
+    "newest": Sort(_lazy("Newest submitted first"), ("-created_at", "-pk")),
+    "observed": Sort(_lazy("Newest observation first"), ("-observed_at", "-pk")),
+    "observed_oldest": Sort(_lazy("Oldest observation first"), ("observed_at", "pk")),
+    "score": Sort(_lazy("Top score first"), (F("top_score").desc(nulls_last=True), "created_at", "pk")),
 }
 
 
@@ -96,12 +89,10 @@ def review_queue(request: HttpRequest) -> HttpResponse:
         .prefetch_related("images")
     )
     pending, chosen, errors = _queue_filters(request, pending)
-    sort = request.GET.get("sort", "oldest")
-    if sort not in QUEUE_SORTS:
-        if sort:
-            errors.append(_("Unknown order “%(value)s”.") % {"value": sort})
-        sort = "oldest"
-    pending = list(pending.order_by(*QUEUE_SORTS[sort]))
+    sort, unknown = chosen_sort(request, QUEUE_SORTS, "oldest")
+    if unknown:
+        errors.append(_("Unknown order “%(value)s”.") % {"value": unknown})
+    pending = list(pending.order_by(*QUEUE_SORTS[sort].ordering))
     for sighting in pending:
         # The thumbnail view cuts it to the box; the first photo stands for the sighting.
         sighting.first_image = next(iter(sighting.images.all()), None)
@@ -116,7 +107,7 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     )
     context = {
         "pending": pending, "failed": failed, "is_reviewer": orgs.exists(), "chosen": chosen, "sort": sort,
-        "sorts": QUEUE_SORT_LABELS, "levels": Confidence.choices, "body_parts": BodyPart.choices,
+        "sorts": QUEUE_SORTS, "levels": Confidence.choices, "body_parts": BodyPart.choices,
         "stations": stations, "areas": areas, "errors": errors,
     }
     return render(request, "matching/review_queue.html", context, status=400 if errors else 200)

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from catalog.forms_submit import DetailsForm, SubmitForm
 from catalog.local_time import in_zone
-from catalog.models import BodyPart, BoxSource, Role
+from catalog.models import SUGGESTED_BOX_SOURCES, BodyPart, BoxSource, Role
 from catalog.privacy import station_point_for
 from catalog.selectors import organizations_for, sightings_for, user_can
 from catalog.study_areas import setup_locations_for, submission_stations_for
@@ -185,7 +185,7 @@ def image_box_save(request: HttpRequest, pk: int, image_pk: int) -> JsonResponse
         return JsonResponse({"error": _("The request is not a JSON object.")}, status=400)
     source = data.get("source") or BoxSource.USER
     try:
-        if source not in (BoxSource.USER, BoxSource.DETECTOR, BoxSource.MOTION):
+        if source not in (BoxSource.USER, *SUGGESTED_BOX_SOURCES):
             raise ValidationError(_("Unknown box source “%(value)s”.") % {"value": source})
         box = _box_from_json(data.get("box"), image)
         image = image_annotate(

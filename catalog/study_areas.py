@@ -183,12 +183,17 @@ def _save_station(station: CameraStation, *, periods: list[Period] | None = None
         setattr(station, key, value.strip() if isinstance(value, str) else value)
     station.full_clean()
     station.save()
+    _periods_replace(station, periods)
+    return station
+
+
+def _periods_replace(station: CameraStation, periods: list[Period]) -> None:
+    """The station's StationOperatingPeriod rows become `periods` (already checked)."""
     station.operating_periods.all().delete()
     StationOperatingPeriod.objects.bulk_create(
         StationOperatingPeriod(station=station, start=p_start, end=p_end, note=note.strip())
         for p_start, p_end, note in periods
     )
-    return station
 
 
 @transaction.atomic
@@ -228,9 +233,7 @@ def station_update(
 def station_single_period_set(*, station: CameraStation) -> None:
     """After a write of the station's operating_from and operating_to alone (the API): they are its one
     operating period. The API refuses that write for a station with several (catalog.api.serializers)."""
-    station.operating_periods.all().delete()
-    if station.operating_from:
-        StationOperatingPeriod.objects.create(station=station, start=station.operating_from, end=station.operating_to)
+    _periods_replace(station, [(station.operating_from, station.operating_to, "")] if station.operating_from else [])
 
 
 @transaction.atomic
@@ -244,11 +247,7 @@ def station_period_add(*, station: CameraStation, start: date, end: date | None)
     except ValidationError:
         return False
     notes = dict(station.operating_periods.values_list("start", "note"))
-    station.operating_periods.all().delete()
-    StationOperatingPeriod.objects.bulk_create(
-        StationOperatingPeriod(station=station, start=p_start, end=p_end, note=notes.get(p_start, ""))
-        for p_start, p_end, _note in periods
-    )
+    _periods_replace(station, [(p_start, p_end, notes.get(p_start, "")) for p_start, p_end, _note in periods])
     station.operating_from, station.operating_to = periods[0][0], periods[-1][1]
     station.save(update_fields=["operating_from", "operating_to"])
     return True

@@ -9,7 +9,9 @@ so the reported latency stays the one measured when the work was really done.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
 import pickle
 import statistics
 import time
@@ -180,12 +182,19 @@ class PairCache(dict):
         self._saved = len(self)
 
     def save(self) -> None:
+        """Write the cache, merged with what other processes (``evaluate --shard``) saved meanwhile."""
         if len(self) == self._saved:
             return
-        tmp = self.path.with_suffix(".tmp")
-        with tmp.open("wb") as fh:
-            pickle.dump(dict(self), fh, protocol=pickle.HIGHEST_PROTOCOL)
-        tmp.replace(self.path)
+        with self.path.with_suffix(".lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if self.path.exists():
+                with self.path.open("rb") as fh:
+                    theirs = pickle.load(fh)
+                self.update({k: v for k, v in theirs.items() if k not in self})
+            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+            with tmp.open("wb") as fh:
+                pickle.dump(dict(self), fh, protocol=pickle.HIGHEST_PROTOCOL)
+            tmp.replace(self.path)
         self._saved = len(self)
 
 

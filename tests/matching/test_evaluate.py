@@ -268,3 +268,55 @@ def test_benchmark_times_a_sighting_in_accurate_mode_and_marks_the_default(tmp_p
     assert modes["accurate"]["extractor"] == "aliked"
     row = modes["accurate"]["sizes"]["10"]
     assert row["median_seconds"] > 0 and row["median_pairs"] > 0
+
+
+def test_pair_caches_of_two_processes_keep_each_others_pairs(tmp_path):
+    import pickle
+
+    from matching.engine.evaluation_runner import PairCache
+
+    path = tmp_path / "pairs.pkl"
+    first, second = PairCache(path), PairCache(path)  # opened before either saved, as two shards are
+    first[(0, 1)] = (0.5, 1.0)
+    second[(2, 3)] = (0.25, 1.0)
+    first.save()
+    second.save()
+    assert pickle.loads(path.read_bytes()) == {(0, 1): (0.5, 1.0), (2, 3): (0.25, 1.0)}
+    assert PairCache(path) == {(0, 1): (0.5, 1.0), (2, 3): (0.25, 1.0)}
+
+
+@pytest.mark.django_db
+def test_shards_split_the_sample_and_a_run_without_shard_reports_it_from_their_pairs(tmp_path, monkeypatch):
+    from django.core.management import CommandError, call_command
+
+    from matching.engine import evaluation_runner
+
+    data_dir = _synthetic_set(tmp_path / "set")
+    common = [str(data_dir), "--extractor", "sift", "--method", "seed-baseline", "--cache-dir", str(tmp_path / "cache")]
+    ran = []
+    for k in (0, 1):
+        out = tmp_path / f"shard{k}.json"
+        call_command("evaluate", *common, "--shard", f"{k}/2", "--json", str(out), verbosity=0)
+        data = json.loads(out.read_text())
+        assert data["shard"] == f"{k}/2" and data["queries"] == 3
+        ran.append({s["query"] for s in data["samples"]})
+    assert not ran[0] & ran[1] and len(ran[0] | ran[1]) == 6
+    # Every pair is in the shared cache now: the whole-sample run matches nothing.
+    calls = []
+    real = evaluation_runner.run_seed_baseline
+
+    def counting(dataset, queries, store, **kw):
+        engine = store.engine
+        match_fn, match_many_fn = engine.match_fn, engine.match_many_fn
+        engine.match_fn = lambda *a: calls.append(a) or match_fn(*a)
+        engine.match_many_fn = None if match_many_fn is None else (lambda *a: calls.append(a) or match_many_fn(*a))
+        return real(dataset, queries, store, **kw)
+
+    monkeypatch.setattr(evaluation_runner, "run_seed_baseline", counting)
+    out = tmp_path / "all.json"
+    call_command("evaluate", *common, "--json", str(out), verbosity=0)
+    data = json.loads(out.read_text())
+    assert data["queries"] == 6 and data["shard"] is None and data["rank1"] == 1.0
+    assert calls == []
+    with pytest.raises(CommandError, match="K/N"):
+        call_command("evaluate", *common, "--shard", "2/2", verbosity=0)

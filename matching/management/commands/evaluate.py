@@ -1,5 +1,6 @@
 """Measure identification accuracy on a labelled-folder data set (reid-dev protocol); writes nothing to the DB."""
 
+import argparse
 import json
 import os
 from pathlib import Path
@@ -36,6 +37,10 @@ class Command(BaseCommand):
                             help="images without a box use the submit page's suggestion (detector + burst motion)")
         parser.add_argument("--max-queries", type=int, default=None, help="reproducible random sample of queries")
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--shard", type=_shard, default=None, metavar="K/N",
+                            help="run only every N-th query of the sample, from the K-th (K = 0..N-1), to split a "
+                                 "long run over processes; they share the pair cache, so a later run without "
+                                 "--shard reports the whole sample from it")
         parser.add_argument("--json", dest="json_path", default=None, help="write the figures to this file")
         parser.add_argument("--cache-dir", default=None, help="default: var/eval-cache in the project")
         parser.add_argument("--long-side", type=int, default=None, help="working resolution (default: the engine's)")
@@ -81,6 +86,9 @@ class Command(BaseCommand):
         suggested = auto_boxes(dataset, cache_root, log=log) if opts["suggested_boxes"] else None
         store = FeatureStore(cache_root, dataset, engine, ignore_boxes=opts["ignore_boxes"], suggested=suggested)
         queries = plan_queries(dataset, max_queries=opts["max_queries"], seed=opts["seed"])
+        if opts["shard"]:
+            k, n = opts["shard"]
+            queries = queries[k::n]
         needed = sorted({q.index for q in queries} | ({g for q in queries for g in q.gallery}))
         store.extract_all(needed if method == "seed-baseline" else range(len(dataset.items)), log=log)
 
@@ -149,6 +157,7 @@ class Command(BaseCommand):
             "max_seconds": opts["max_seconds"],
             "queries_run": len(records),
             "seed": opts["seed"],
+            "shard": "{}/{}".format(*opts["shard"]) if opts["shard"] else None,
             "shortlist_images": shortlist if method == "default" and mode == "fast" else None,
             "accurate_config": config.__dict__ if method == "default" and mode == "accurate" else None,
             "calibration_version": cal.version if cal and method == "default" else None,
@@ -167,6 +176,16 @@ class Command(BaseCommand):
         if opts["json_path"]:
             Path(opts["json_path"]).write_text(json.dumps(result, indent=1, default=float))
             self.stdout.write(f"wrote {opts['json_path']}")
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        k, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard takes K/N, for example 0/2, not {text!r}") from None
+    if not 0 <= k < n:
+        raise argparse.ArgumentTypeError(f"--shard K/N needs 0 <= K < N, not {text!r}")
+    return k, n
 
 
 def _prior_cases(dataset, records, prior_for) -> list[dict]:

@@ -183,6 +183,9 @@ def test_evaluate_command_runs_both_methods_end_to_end(tmp_path, method):
     assert data["pattern_only"]["rank1"] == 1.0 and "encounter_rank1" in data["pattern_only"]
     assert data["location_prior"]["used"] is (method == "default")
     assert len(data["prior_cases"]) == 6 and set(data["prior_cases"][0]["prior"]) == {"cat0", "cat1", "cat2"}
+    # Each case names its query and sighting, so that reports of several matchers line up (fuse_matchers.py).
+    assert {c["query"] for c in data["prior_cases"]} == {s["query"] for s in data["samples"]}
+    assert {c["encounter"] for c in data["encounter_prior_cases"]} == {"cat0a", "cat0b", "cat1a", "cat1b", "cat2a", "cat2b"}
 
 
 @pytest.mark.django_db

@@ -194,7 +194,9 @@ def _prior_cases(dataset, records, prior_for) -> list[dict]:
         if not r.query.eligible or not dataset.items[r.query.index].station:
             continue  # the prior is used only where the place is known
         pattern = r.extra.get("pattern", r.scores)
-        out.append({"individual": r.query.individual, "pattern": pattern,
+        item = dataset.items[r.query.index]
+        out.append({"query": str(item.path.relative_to(dataset.root)), "encounter": item.encounter,
+                    "individual": r.query.individual, "pattern": pattern,
                     "prior": r.extra.get("prior") or prior_for(dataset, r)})
     return out
 

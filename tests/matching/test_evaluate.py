@@ -323,3 +323,29 @@ def test_shards_split_the_sample_and_a_run_without_shard_reports_it_from_their_p
     assert calls == []
     with pytest.raises(CommandError, match="K/N"):
         call_command("evaluate", *common, "--shard", "2/2", verbosity=0)
+
+
+
+@pytest.mark.django_db
+def test_cached_only_reports_the_queries_a_stopped_shard_finished_and_matches_nothing(tmp_path, monkeypatch):
+    from django.core.management import CommandError, call_command
+
+    from matching.engine import matcher
+
+    data_dir = _synthetic_set(tmp_path / "set")
+    common = [str(data_dir), "--extractor", "sift", "--method", "seed-baseline", "--cache-dir", str(tmp_path / "cache")]
+    call_command("evaluate", *common, "--shard", "0/2", "--json", str(tmp_path / "shard0.json"), verbosity=0)
+    done = {s["query"] for s in json.loads((tmp_path / "shard0.json").read_text())["samples"]}
+
+    def no_matching(*args, **kwargs):
+        raise AssertionError("--cached-only matched a pair")
+
+    monkeypatch.setattr(matcher, "match", no_matching)
+    monkeypatch.setattr(matcher, "match_many", no_matching)
+    out = tmp_path / "cached.json"
+    call_command("evaluate", *common, "--cached-only", "--json", str(out), verbosity=0)
+    data = json.loads(out.read_text())
+    assert data["cached_only"] is True and data["queries"] == 3
+    assert {s["query"] for s in data["samples"]} == done
+    with pytest.raises(CommandError, match="seed-baseline"):
+        call_command("evaluate", *common[:-4], "--cached-only", verbosity=0)

@@ -48,6 +48,9 @@ class Command(BaseCommand):
         parser.add_argument("--shortlist", type=int, default=None, help="gallery images verified per query image")
         parser.add_argument("--max-seconds", type=float, default=None,
                             help="start no new query after this many seconds of matching (queries run in random order)")
+        parser.add_argument("--cached-only", action="store_true",
+                            help="seed baseline: report only the queries whose pairs are all in the pair cache, "
+                                 "matching nothing (after --shard runs that --max-seconds stopped)")
         parser.add_argument("--calibration", default=None, help="calibration version (default: latest for the extractor)")
         parser.add_argument("--no-location-prior", action="store_true",
                             help="rank by the pattern score alone, without where each cat has been seen "
@@ -67,6 +70,8 @@ class Command(BaseCommand):
         except DatasetError as exc:
             raise CommandError(str(exc)) from None
         method = opts["method"]
+        if opts["cached_only"] and method != "seed-baseline":
+            raise CommandError("--cached-only is for --method seed-baseline, whose pair cache holds whole results")
         mode = opts["mode"] or settings.MATCHING_DEFAULT_MODE
         if mode not in ("fast", "accurate"):
             raise CommandError(f"MATCHING_DEFAULT_MODE must be fast or accurate, not {mode!r}")
@@ -102,7 +107,7 @@ class Command(BaseCommand):
         )
         if method == "seed-baseline":
             records = run_seed_baseline(dataset, queries, store, cache_path=store.folder / "pairs-seed.pkl", log=log,
-                                        max_seconds=opts["max_seconds"])
+                                        max_seconds=opts["max_seconds"], cached_only=opts["cached_only"])
             # The seed ranked per image: a sighting's individual score is its best frame's.
             sightings = encounter_records(dataset, records, fuse=max)
             level_of, likely_new = None, None
@@ -158,6 +163,7 @@ class Command(BaseCommand):
             "queries_run": len(records),
             "seed": opts["seed"],
             "shard": "{}/{}".format(*opts["shard"]) if opts["shard"] else None,
+            "cached_only": opts["cached_only"],
             "shortlist_images": shortlist if method == "default" and mode == "fast" else None,
             "accurate_config": config.__dict__ if method == "default" and mode == "accurate" else None,
             "calibration_version": cal.version if cal and method == "default" else None,

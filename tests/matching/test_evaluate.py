@@ -349,3 +349,34 @@ def test_cached_only_reports_the_queries_a_stopped_shard_finished_and_matches_no
     assert {s["query"] for s in data["samples"]} == done
     with pytest.raises(CommandError, match="seed-baseline"):
         call_command("evaluate", *common[:-4], "--cached-only", verbosity=0)
+
+
+def test_a_pair_cache_travels_as_numbers_and_only_to_the_labels_it_was_made_from(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    import pair_cache
+
+    from matching.engine.evaluation_runner import PairCache
+
+    data_dir = _synthetic_set(tmp_path / "set")
+    cache = PairCache(tmp_path / "a" / "pairs.pkl")
+    cache.update({(0, 1): (0.5, 2.0), (3, 2): (0.125, 1.5)})
+    (tmp_path / "a").mkdir()
+    cache.save()
+    assert pair_cache.export(tmp_path / "a" / "pairs.pkl", data_dir, tmp_path / "pairs.csv") == 2
+    text = (tmp_path / "pairs.csv").read_text()
+    assert "images/" not in text and text.splitlines()[1] == "query,reference,score,seconds"
+    # Into a fresh checkout's cache, merged with what it already holds.
+    fresh = PairCache(tmp_path / "b" / "pairs.pkl")
+    fresh[(5, 4)] = (0.75, 1.0)
+    (tmp_path / "b").mkdir()
+    fresh.save()
+    assert pair_cache.import_(tmp_path / "pairs.csv", data_dir, tmp_path / "b" / "pairs.pkl") == 2
+    assert PairCache(tmp_path / "b" / "pairs.pkl") == {(0, 1): (0.5, 2.0), (3, 2): (0.125, 1.5), (5, 4): (0.75, 1.0)}
+    # A labels.csv with other rows would give the numbers to other images: refused.
+    with (data_dir / "labels.csv").open("a") as fh:
+        fh.write("images/cat0/a.jpg,cat9,left_flank,cat9a,st9,,,,,,,\n")
+    with pytest.raises(SystemExit, match="another labels.csv"):
+        pair_cache.import_(tmp_path / "pairs.csv", data_dir, tmp_path / "c" / "pairs.pkl")
+    assert not (tmp_path / "c").exists()

@@ -30,9 +30,10 @@ def label(report: dict, path: str) -> str:
 def load_cases(paths: list[str], level: str) -> tuple[list[str], list[fusion.Case]]:
     key = "prior_cases" if level == "images" else "encounter_prior_cases"
     field = "query" if level == "images" else "encounter"
-    names, tables = [], []
+    names, tables, weights = [], [], []
     for path in paths:
         report = json.loads(Path(path).read_text())
+        weights.append((report.get("location_prior") or {}).get("weight"))
         rows = report.get(key, [])
         if rows and field not in rows[0]:
             raise SystemExit(f"{path}: its {key} do not name their {field} (evaluate of this version writes it)")
@@ -41,7 +42,7 @@ def load_cases(paths: list[str], level: str) -> tuple[list[str], list[fusion.Cas
     common = sorted(set.intersection(*(set(t) for t in tables))) if tables else []
     cases = [fusion.Case(scores=tuple(t[q]["pattern"] for t in tables), prior=tables[0][q]["prior"],
                          truth=tables[0][q]["individual"]) for q in common]
-    return names, cases
+    return names, cases, weights
 
 
 def main(argv=None) -> int:
@@ -49,19 +50,26 @@ def main(argv=None) -> int:
     parser.add_argument("reports", nargs="+")
     parser.add_argument("--level", choices=["images", "sightings"], default="sightings")
     args = parser.parse_args(argv)
-    names, cases = load_cases(args.reports, args.level)
+    names, cases, weights = load_cases(args.reports, args.level)
     if not cases:
         print("no query is in every report (were they run on the same --max-queries/--seed sample?)")
         return 1
     print(f"{args.level}: {len(cases)} queries in every report, {len({c.truth for c in cases})} individuals")
     rows = []
 
-    def row(text, figures):
-        rows.append((text, figures))
+    def row(text, figures, note="(leave one individual out)"):
+        rows.append((text, figures, note))
 
     for m, name in enumerate(names):
-        alone = fusion.rank1(cases, lambda c, m=m: {i: c.scores[m].get(i, 0.0) for i in c.prior})
-        row(f"{name}, photos alone (raw score)", (alone, None))
+        def alone(c, m=m):
+            return {i: c.scores[m].get(i, 0.0) for i in c.prior}
+
+        row(f"{name}, photos alone (raw score)", (fusion.rank1(cases, alone), fusion.rank1_macro(cases, alone)), "")
+        if weights[m] is not None:
+            shipped = fusion.logit_rank([weights[m]])
+            one = _only(cases, [m])
+            row(f"{name} + location prior at the shipped weight {weights[m]:g}",
+                (fusion.rank1(one, shipped), fusion.rank1_macro(one, shipped)), "(weight chosen on the developer set)")
     everyone = list(range(len(names)))
     for with_prior in (False, True):
         tag = "+ location prior" if with_prior else "photos alone"
@@ -78,10 +86,9 @@ def main(argv=None) -> int:
     if len(names) > 1:
         r1, macro, _ = fusion.leave_one_individual_out(cases, fusion.fit_calibrations, fusion.calibrated_mean)
         row(f"calibrated mean of {' + '.join(names)} (WildFusion), photos alone", (r1, macro))
-    width = max(len(text) for text, _ in rows)
-    for text, (r1, macro) in rows:
-        extra = "" if macro is None else f"   macro {100 * macro:5.1f} %   (leave one individual out)"
-        print(f"  {text:<{width}}  rank-1 {100 * r1:5.1f} %{extra}")
+    width = max(len(text) for text, _, _ in rows)
+    for text, (r1, macro), note in rows:
+        print(f"  {text:<{width}}  rank-1 {100 * r1:5.1f} %   macro {100 * macro:5.1f} %   {note}")
     return 0
 
 

@@ -56,6 +56,14 @@ def rank1(cases: Sequence[Case], rank) -> float:
     return hits / len(cases)
 
 
+def rank1_macro(cases: Sequence[Case], rank) -> float:
+    """rank1 per true individual, averaged over the individuals."""
+    by_cat: dict[Hashable, list[Case]] = {}
+    for case in cases:
+        by_cat.setdefault(case.truth, []).append(case)
+    return sum(rank1(own, rank) for own in by_cat.values()) / len(by_cat) if by_cat else 0.0
+
+
 # --- calibrated mean (WildFusion) ---------------------------------------------------------------
 
 

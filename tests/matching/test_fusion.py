@@ -89,12 +89,14 @@ def test_the_script_lines_up_reports_by_query_and_uses_only_queries_in_all(tmp_p
         if m == 1:
             rows = rows[:-2]  # the second report stopped early: two queries are not in both
         path = tmp_path / f"{mode}.json"
-        path.write_text(json.dumps({"method": "default", "mode": mode, "prior_cases": rows[::-1],
+        used = {"used": m == 0, "weight": 0.25 if m == 0 else None}
+        path.write_text(json.dumps({"method": "default", "mode": mode, "location_prior": used, "prior_cases": rows[::-1],
                                     "encounter_prior_cases": rows}))
         reports.append(str(path))
-    names, lined_up = fuse_matchers.load_cases(reports, "images")
-    assert names == ["fast", "accurate"] and len(lined_up) == 14
+    names, lined_up, weights = fuse_matchers.load_cases(reports, "images")
+    assert names == ["fast", "accurate"] and len(lined_up) == 14 and weights == [0.25, None]
     assert all(c.scores == cases[int(q)].scores for c, q in zip(lined_up, sorted(str(k) for k in range(14))))
     assert fuse_matchers.main([*reports, "--level", "sightings"]) == 0
     out = capsys.readouterr().out
     assert "sightings: 14 queries in every report" in out and "WildFusion" in out
+    assert "fast + location prior at the shipped weight 0.25" in out and "accurate + location prior at" not in out

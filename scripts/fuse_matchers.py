@@ -61,13 +61,11 @@ def main(argv=None) -> int:
         rows.append((text, figures, note))
 
     for m, name in enumerate(names):
-        def alone(c, m=m):
-            return {i: c.scores[m].get(i, 0.0) for i in c.prior}
-
-        row(f"{name}, photos alone (raw score)", (fusion.rank1(cases, alone), fusion.rank1_macro(cases, alone)), "")
+        one = _only(cases, [m])
+        alone = fusion.logit_rank([1.0], with_prior=False)
+        row(f"{name}, photos alone (raw score)", (fusion.rank1(one, alone), fusion.rank1_macro(one, alone)), "")
         if weights[m] is not None:
             shipped = fusion.logit_rank([weights[m]])
-            one = _only(cases, [m])
             row(f"{name} + location prior at the shipped weight {weights[m]:g}",
                 (fusion.rank1(one, shipped), fusion.rank1_macro(one, shipped)), "(weight chosen on the developer set)")
     everyone = list(range(len(names)))

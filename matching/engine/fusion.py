@@ -25,6 +25,8 @@ from typing import Hashable, Sequence
 
 import numpy as np
 
+from matching.engine.evaluation import pessimistic_rank
+
 
 @dataclass(frozen=True)
 class Case:
@@ -48,12 +50,7 @@ def rank1(cases: Sequence[Case], rank) -> float:
     ties are broken pessimistically, as in the evaluation protocol."""
     if not cases:
         return 0.0
-    hits = 0
-    for case in cases:
-        fused = rank(case)
-        if case.truth in fused and all(v < fused[case.truth] for i, v in fused.items() if i != case.truth):
-            hits += 1
-    return hits / len(cases)
+    return sum(pessimistic_rank(rank(case), case.truth) == 1 for case in cases) / len(cases)
 
 
 def rank1_macro(cases: Sequence[Case], rank) -> float:

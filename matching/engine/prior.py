@@ -72,14 +72,11 @@ def fuse(pattern: dict[Hashable, float], prior: dict[Hashable, float], weight: f
 def rank1(cases: Sequence[tuple[dict, dict, Hashable]], weight: float) -> float:
     """Share of cases (pattern scores, prior, true individual) whose truth the fusion puts first,
     ties broken pessimistically as in the evaluation protocol."""
+    from matching.engine.evaluation import pessimistic_rank  # evaluation imports this module
+
     if not cases:
         return 0.0
-    hits = 0
-    for pattern, prior, truth in cases:
-        fused = fuse(pattern, prior, weight)
-        if truth in fused and all(v < fused[truth] for i, v in fused.items() if i != truth):
-            hits += 1
-    return hits / len(cases)
+    return sum(pessimistic_rank(fuse(pattern, prior, weight), truth) == 1 for pattern, prior, truth in cases) / len(cases)
 
 
 def fit_weight(cases: Sequence[tuple[dict, dict, Hashable]], grid: Sequence[float]) -> float:

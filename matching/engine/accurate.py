@@ -50,25 +50,31 @@ class AccurateConfig:
     match_keypoints: int = 512
 
 
-def pair_score(query, reference, matches, *, same_camera: bool) -> tuple[float, np.ndarray]:
-    """Soft score of one LightGlue result and its kept correspondences (M, 4) in original pixels.
-
-    Score = summed LightGlue confidence of the matches that verify.verify_pair keeps (static
-    suppression, then a fundamental matrix by USAC MAGSAC++); 0 with fewer than MIN_PAIR_MATCHES.
-    """
-    empty = np.zeros((0, 4), np.float32)
+def verified_matches(query, reference, matches, *, same_camera: bool) -> np.ndarray:
+    """Indices into ``matches`` of the correspondences verify.verify_pair keeps (static suppression,
+    then a fundamental matrix by USAC MAGSAC++); empty with fewer than MIN_PAIR_MATCHES."""
     if len(matches.idx0) < MIN_PAIR_MATCHES:
-        return 0.0, empty
+        return np.zeros(0, np.int64)
     verified = verify_pair(query, reference, matches, same_camera=same_camera, model="fundamental",
                            threshold_px=F_THRESHOLD_PX)
     inl = np.flatnonzero(verified.inlier_mask)
-    if len(inl) < MIN_PAIR_MATCHES:
-        return 0.0, empty
+    return inl if len(inl) >= MIN_PAIR_MATCHES else np.zeros(0, np.int64)
+
+
+def pair_score(query, reference, matches, *, same_camera: bool, match_head=None) -> tuple[float, np.ndarray]:
+    """Soft score of one LightGlue result and its kept correspondences (M, 4) in original pixels.
+
+    Score = summed LightGlue confidence of the matches that verified_matches keeps, each weighted by
+    ``match_head`` (match_head.MatchHead) where one is given; 0 with fewer than MIN_PAIR_MATCHES.
+    """
+    inl = verified_matches(query, reference, matches, same_camera=same_camera)
+    if len(inl) == 0:
+        return 0.0, np.zeros((0, 4), np.float32)
+    i0, i1 = np.asarray(matches.idx0)[inl], np.asarray(matches.idx1)[inl]
     conf = np.asarray(matches.confidence, np.float32)[inl]
-    pts = np.hstack([
-        np.asarray(query.keypoints, np.float32)[np.asarray(matches.idx0)[inl]],
-        np.asarray(reference.keypoints, np.float32)[np.asarray(matches.idx1)[inl]],
-    ])
+    if match_head is not None:
+        conf = conf * match_head.weights(np.asarray(query.descriptors)[i0], np.asarray(reference.descriptors)[i1])
+    pts = np.hstack([np.asarray(query.keypoints, np.float32)[i0], np.asarray(reference.keypoints, np.float32)[i1]])
     order = np.argsort(-conf, kind="stable")
     return float(conf.sum()), pts[order]
 
@@ -135,11 +141,12 @@ def identify_accurate(
     likely_new_below: float = 0.0,
     pair_cache: dict | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    match_head=None,
 ) -> Identification:
     """Rank the catalog's individuals for a sighting (accurate mode); same result type as scoring.identify.
 
     pair_cache maps (query key, reference key) -> Matches, so an evaluation can change the scoring
-    without running LightGlue again.
+    without running LightGlue again. match_head (match_head.MatchHead) weights each verified match.
     """
     t0 = time.perf_counter()
     usable = [q for q in queries if len(q.features.keypoints) > 0]
@@ -200,7 +207,8 @@ def identify_accurate(
     for q, v in pairs:
         entry = index.entries[v.key]
         m = found[(q.key, v.key)]
-        score, pts = pair_score(q.features, features_of(v.key), m, same_camera=same_frame(q, entry))
+        score, pts = pair_score(q.features, features_of(v.key), m, same_camera=same_frame(q, entry),
+                                match_head=match_head)
         ev = PairEvidence(q.key, v.key, entry.individual, score, len(m.idx0), len(pts), pts)
         prev = best[entry.individual].get(q.key)
         if prev is None or ev.score > prev.score:

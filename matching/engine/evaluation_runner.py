@@ -275,13 +275,15 @@ def run_default(
     dataset: Dataset, queries: list[Query], store: FeatureStore, *, cache_path: Path,
     shortlist_images: int, per_individual: int, log: Callable[[str], None] | None = None,
     max_seconds: float | None = None, groups: list[tuple[Query, list[int]]] | None = None,
-    mode: str = "fast", accurate_config=None,
+    mode: str = "fast", accurate_config=None, match_head_for: Callable | None = None,
 ) -> list[QueryRecord]:
     """The product's engine in ``mode``, individuals ranked, per query image (or per group of frames).
 
     fast: shortlist + LightGlue + homography verification on the shortlisted images (scoring.identify);
     accurate: shortlist by individual + LightGlue soft score + sighting fusion (accurate.identify_accurate).
     ``groups`` [(query, [frame indices])] evaluates several frames as one sighting (encounter_groups).
+    ``match_head_for(individual)`` gives the accurate mode's match head for a query of that individual
+    (match_head.HeadFile.head_for: the fold head that never saw it, so the figures are cross-validated).
     With max_seconds, no new query starts after that wall time; the records say how many ran."""
     from matching.engine.accurate import AccurateConfig, identify_accurate
 
@@ -307,6 +309,7 @@ def run_default(
             result = identify_accurate(
                 images, index, store.get, match_fn=timed_match, allowed=lambda e, g=gallery: e.key in g,
                 config=accurate_config or AccurateConfig(), pair_cache=pairs,
+                match_head=match_head_for(q.individual) if match_head_for else None,
             )
         else:
             timings: dict = {}

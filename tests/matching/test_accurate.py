@@ -141,3 +141,32 @@ def test_saturated_blobs_such_as_eyeshine_carry_no_keypoints():
     image[40:46, 40:46] = 255  # a glowing eye
     points = np.array([[42.0, 43.0], [47.0, 43.0], [80.0, 80.0]])
     assert off_saturated(image, points).tolist() == [False, False, True]
+
+
+@pytest.mark.slow
+def test_a_match_head_weighs_each_verified_match_of_the_pair_score():
+    from matching.engine.match_head import MatchHead
+
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(20, 380, (200, 2))
+    query = QueryImage("q", _features(pts + rng.normal(0, 0.2, pts.shape), seed=10), station="s0")
+    ref = _features(pts * 0.8 + 40.0, seed=20)
+    index = ShortlistIndex(dim=8)
+    index.add(Entry(key="ref", individual="A", image_size=ref.image_size), ref.descriptors, ref.keypoints, ref.scores)
+    idx = np.arange(60)
+
+    def run(head):
+        return identify_accurate([query], index, {"ref": ref}.__getitem__,
+                                 match_fn=lambda f0, f1: Matches(idx, idx, np.full(60, 0.9, np.float32), "fake"),
+                                 config=AccurateConfig(individuals=5, per_individual=1), match_head=head)
+
+    plain = run(None).candidates[0].score
+    half = run(MatchHead(np.zeros(8, np.float32), 0.0)).candidates[0].score  # sigmoid(0): every match counts half
+    assert plain > 40 and half == pytest.approx(plain / 2, rel=1e-5)
+    # A head keyed on the descriptors: the product of a match's two descriptors decides its weight.
+    theta = np.zeros(8, np.float32)
+    theta[0] = -1e4
+    products = query.features.descriptors[:60] * ref.descriptors[:60]
+    kept = products[:, 0] < 0  # these matches get weight ~1, the others ~0
+    weighted = run(MatchHead(theta, 0.0)).candidates[0].score
+    assert 0 < weighted < plain and kept.any() and not kept.all()

@@ -380,3 +380,41 @@ def test_a_pair_cache_travels_as_numbers_and_only_to_the_labels_it_was_made_from
     with pytest.raises(SystemExit, match="another labels.csv"):
         pair_cache.import_(tmp_path / "pairs.csv", data_dir, tmp_path / "c" / "pairs.pkl")
     assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.slow
+def test_a_match_head_is_fitted_from_the_accurate_cache_and_scores_each_cat_with_its_fold(tmp_path, monkeypatch, settings):
+    import sys
+
+    from django.core.management import CommandError, call_command
+
+    from matching.engine import matcher
+
+    settings.MATCHING_ACCURATE_EXTRACTOR = "sift"
+    data_dir = _synthetic_set(tmp_path / "set")
+    cache = str(tmp_path / "cache")
+    common = [str(data_dir), "--mode", "accurate", "--cache-dir", cache]
+    call_command("evaluate", *common, "--json", str(tmp_path / "plain.json"), verbosity=0)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    import train_match_head
+
+    head = tmp_path / "head.json"
+    assert train_match_head.main([str(data_dir), "--cache-dir", cache, "--out", str(head)]) == 0
+    folds = json.loads(head.read_text())["folds"]
+    assert set(folds) == {"cat0", "cat1", "cat2"}
+
+    def no_matching(*args, **kwargs):
+        raise AssertionError("scoring with a head matched a pair again")
+
+    monkeypatch.setattr(matcher, "match", no_matching)
+    monkeypatch.setattr(matcher, "match_many", no_matching)
+    out = tmp_path / "head-eval.json"
+    call_command("evaluate", *common, "--match-head", str(head), "--json", str(out), verbosity=0)
+    data = json.loads(out.read_text())
+    assert data["match_head"]["folds"] == ["cat0", "cat1", "cat2"]
+    assert data["queries"] == json.loads((tmp_path / "plain.json").read_text())["queries"]
+    with pytest.raises(CommandError, match="--mode accurate"):
+        call_command("evaluate", str(data_dir), "--mode", "fast", "--cache-dir", cache, "--match-head", str(head), verbosity=0)
+    with pytest.raises(CommandError, match="fitted on sift"):
+        call_command("evaluate", *common, "--extractor", "aliked", "--match-head", str(head), verbosity=0)

@@ -52,6 +52,10 @@ class Command(BaseCommand):
                             help="seed baseline: report only the queries whose pairs are all in the pair cache, "
                                  "matching nothing (after --shard runs that --max-seconds stopped)")
         parser.add_argument("--calibration", default=None, help="calibration version (default: latest for the extractor)")
+        parser.add_argument("--match-head", default=None, metavar="FILE",
+                            help="accurate mode: weight each verified match by the learned head in FILE "
+                                 "(scripts/train_match_head.py); a query of a cat the file holds a fold for "
+                                 "is scored by the head fitted without that cat")
         parser.add_argument("--no-location-prior", action="store_true",
                             help="rank by the pattern score alone, without where each cat has been seen "
                                  "(default: as settings.MATCHING_LOCATION_PRIOR; the seed baseline never uses it)")
@@ -60,6 +64,7 @@ class Command(BaseCommand):
         from matching.engine import scoring
         from matching.engine.accurate import ACCURATE_VERSION, AccurateConfig
         from matching.engine.evaluation import encounter_records, prior_for, summarize_encounters, with_location_prior
+        from matching.engine.match_head import HeadFile
         from matching.engine.prior import WEIGHTS
         from matching.engine.evaluation_runner import (
             FeatureStore, auto_boxes, build_engine, device_name, encounter_groups, run_default, run_seed_baseline,
@@ -75,6 +80,14 @@ class Command(BaseCommand):
         mode = opts["mode"] or settings.MATCHING_DEFAULT_MODE
         if mode not in ("fast", "accurate"):
             raise CommandError(f"MATCHING_DEFAULT_MODE must be fast or accurate, not {mode!r}")
+        heads = None
+        if opts["match_head"]:
+            if method != "default" or mode != "accurate":
+                raise CommandError("--match-head weights the accurate mode's matches: use it with --mode accurate")
+            try:
+                heads = HeadFile.load(Path(opts["match_head"]))
+            except (OSError, ValueError, KeyError) as exc:
+                raise CommandError(f"cannot read the match head {opts['match_head']}: {exc}") from None
         if method == "seed-baseline":
             # The seed project's configuration unless told otherwise.
             extractor_name = opts["extractor"] or "aliked"
@@ -86,6 +99,9 @@ class Command(BaseCommand):
         # The seed saw the photos as they are: no grey equalisation or glare masking (accurate mode's).
         engine = build_engine(extractor_name, device=settings.MATCHING_DEVICE, long_side=opts["long_side"],
                               max_keypoints=max_keypoints, plain=method == "seed-baseline")
+        if heads and (heads.extractor, heads.extractor_version) != (engine.extractor.name, engine.extractor.version):
+            raise CommandError(f"the match head was fitted on {heads.extractor} {heads.extractor_version} features, "
+                               f"not {engine.extractor.name} {engine.extractor.version}")
         cache_root = Path(opts["cache_dir"] or (settings.BASE_DIR / "var" / "eval-cache"))
         log = self.stderr.write if opts["verbosity"] >= 1 else None
         suggested = auto_boxes(dataset, cache_root, log=log) if opts["suggested_boxes"] else None
@@ -100,6 +116,9 @@ class Command(BaseCommand):
         score_version = ACCURATE_VERSION if mode == "accurate" else PAIR_VERSION
         cal = calibration.load(opts["calibration"], extractor=engine.extractor.name, pair_version=score_version,
                                mode=mode)
+        if heads:
+            # The calibration was fitted on unweighted scores: with a head, every answer stays uncertain.
+            cal = None
         shortlist = opts["shortlist"] or settings.MATCHING_SHORTLIST
         config = AccurateConfig(
             individuals=settings.MATCHING_ACCURATE_INDIVIDUALS, per_individual=settings.MATCHING_ACCURATE_PER_INDIVIDUAL,
@@ -116,7 +135,8 @@ class Command(BaseCommand):
             cache_path = store.folder / (f"pairs-accurate-k{config.match_keypoints}.pkl" if mode == "accurate"
                                          else f"pairs-default-{scoring.PAIR_VERSION}.pkl")
             common = dict(cache_path=cache_path, shortlist_images=shortlist, per_individual=scoring.PER_INDIVIDUAL,
-                          mode=mode, accurate_config=config)
+                          mode=mode, accurate_config=config,
+                          match_head_for=heads.head_for if heads else None)
             records = run_default(dataset, queries, store, log=log, max_seconds=opts["max_seconds"], **common)
             # Sightings as the product identifies them: all their frames in one identification.
             ran = [r.query for r in records]
@@ -167,6 +187,7 @@ class Command(BaseCommand):
             "shortlist_images": shortlist if method == "default" and mode == "fast" else None,
             "accurate_config": config.__dict__ if method == "default" and mode == "accurate" else None,
             "calibration_version": cal.version if cal and method == "default" else None,
+            "match_head": {"path": opts["match_head"], "folds": sorted(heads.folds), "about": heads.about} if heads else None,
             "extract_seconds_per_image": store.seconds_per_image(),
             "cpu_threads": os.cpu_count(),
             "device": device_name(settings.MATCHING_DEVICE),

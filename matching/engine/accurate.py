@@ -110,14 +110,15 @@ def fuse(per_frame_best: Sequence[float], frames: int) -> float:
     return float(sum(per_frame_best)) / max(frames, 1)
 
 
-def _without_static_background(queries: list[QueryImage]) -> tuple[list[QueryImage], set]:
+def _without_static_background(queries: list[QueryImage]) -> tuple[list[QueryImage], dict]:
     """The sighting's frames with the burst's static keypoints dropped (foreground.foreground), and
-    the keys of the frames that lost some. Frames of one size from one station form a burst."""
+    for each frame that lost some, the keys of its burst (which decide what it lost). Frames of one
+    size from one station form a burst."""
     groups: dict = defaultdict(list)
     for i, q in enumerate(queries):
         groups[(q.station, tuple(getattr(q.features, "image_size", ()) or ()))].append(i)
     out = list(queries)
-    masked = set()
+    masked = {}
     for members in groups.values():
         if len(members) < 2:
             continue
@@ -125,7 +126,7 @@ def _without_static_background(queries: list[QueryImage]) -> tuple[list[QueryIma
         for i, f in zip(members, cleaned):
             if f is not queries[i].features:
                 out[i] = QueryImage(queries[i].key, f, queries[i].body_part, queries[i].station)
-                masked.add(queries[i].key)
+                masked[queries[i].key] = tuple(sorted((str(queries[j].key) for j in members)))
     return out, masked
 
 
@@ -173,8 +174,9 @@ def identify_accurate(
     found: dict = {}
     todo: dict = defaultdict(list)
     def cache_key(q, ref):
-        # A frame matched without its burst's background is another query than the whole frame.
-        return (q.key, ref, "fg") if q.key in masked else (q.key, ref)
+        # A frame matched without its burst's background is another query than the whole frame, and
+        # what it lost depends on the burst (an evaluation shard may hold only part of an encounter).
+        return (q.key, ref, "fg", masked[q.key]) if q.key in masked else (q.key, ref)
 
     for q, v in pairs:
         key = cache_key(q, v.key)

@@ -4,12 +4,16 @@ Pure module (torch and numpy, no Django). The accurate mode scores a pair by the
 confidence of its verified matches; every match counts alike, whether it lies on rosettes or on a
 rock. The head gives each match a weight from what the two keypoints' descriptors have in common:
 
-    w(match) = sigmoid(theta . (d0 * d1) + bias)        (d0 * d1: element-wise, so theta . 1 = cosine)
+    w(match) = scale x sigmoid(theta . (d0 * d1) + bias)   (d0 * d1: element-wise, so theta . 1 = cosine)
     pair score = sum of w x confidence over the verified matches
 
 It is fitted on a developer set's cached accurate pairs (scripts/train_match_head.py) by the
 likelihood of the true individual: per query frame, an individual's score is its best pair's, and
-softmax(alpha x log(1 + score)) over the shortlisted individuals should put the truth first.
+softmax(log(1 + score)) over the shortlisted individuals should put the truth first. The weights
+are scaled to a mean of 1 over the training matches, so the head can only move evidence from some
+matches to others: were it free to shrink every score, it would rather blur a ranking it cannot
+mend (all scores 0 ties every individual) than learn which matches to trust. theta = 0 is the
+plain score.
 One head is fitted per held-out individual (leave-one-individual-out: the head that scores a cat's
 queries never saw that cat, as query or as reference) and one on every cat, for the product.
 A head file holds them all; `head_for(individual)` picks the fold head where the file has one.
@@ -31,6 +35,7 @@ HEAD_VERSION = "h1"
 class MatchHead:
     theta: np.ndarray  # (D,)
     bias: float
+    scale: float = 1.0
 
     def weights(self, d0: np.ndarray, d1: np.ndarray) -> np.ndarray:
         """(M,) weights in (0, 1) of matches whose keypoints have descriptors d0[i], d1[i] (M, D)."""
@@ -41,14 +46,15 @@ class MatchHead:
         if len(products) == 0:
             return np.zeros(0, np.float32)
         z = np.asarray(products, np.float32) @ self.theta.astype(np.float32) + self.bias
-        return (1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))).astype(np.float32)
+        return (self.scale / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))).astype(np.float32)
 
     def to_dict(self) -> dict:
-        return {"theta": [round(float(t), 6) for t in self.theta], "bias": round(float(self.bias), 6)}
+        return {"theta": [round(float(t), 6) for t in self.theta], "bias": round(float(self.bias), 6),
+                "scale": round(float(self.scale), 6)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "MatchHead":
-        return cls(np.asarray(d["theta"], np.float32), float(d["bias"]))
+        return cls(np.asarray(d["theta"], np.float32), float(d["bias"]), float(d["scale"]))
 
 
 @dataclass(frozen=True)
@@ -68,18 +74,14 @@ class FrameCase:
 
 def fit(cases: Sequence[FrameCase], *, l2: float = 0.01, steps: int = 200) -> MatchHead:
     """The head maximising the mean log-likelihood of the true individual over `cases`, less
-    l2 x |theta|^2 (the data are a few hundred frames: the penalty keeps theta near 0, which is the
-    plain score up to a constant factor). Frames whose truth was not shortlisted, or with one
-    individual only, teach nothing and are skipped. Deterministic (full-batch L-BFGS from zero)."""
+    l2 x |theta|^2 (the data are a few hundred frames: the penalty keeps theta near 0, the plain
+    score). Frames whose truth was not shortlisted, or with one individual only, teach nothing and
+    are skipped. Deterministic (full-batch L-BFGS from theta = 0)."""
     import torch
 
     usable = [c for c in cases if any(p.individual == c.truth for p in c.pairs) and len({p.individual for p in c.pairs}) > 1]
     dim = next((p.products.shape[1] for c in usable for p in c.pairs if p.products.ndim == 2 and len(p.products)), 128)
-    theta = torch.zeros(dim, dtype=torch.float32, requires_grad=True)
-    bias = torch.tensor(3.0, requires_grad=True)  # w ~ 0.95 everywhere: the plain score
-    log_alpha = torch.tensor(0.0, requires_grad=True)
-    if not usable:
-        return MatchHead(np.zeros(dim, np.float32), 3.0)
+    plain = MatchHead(np.zeros(dim, np.float32), 0.0, 2.0)  # 2 x sigmoid(0) = 1 for every match
     # Flatten: every verified match with its pair; every pair with its (frame, individual) slot.
     prods, confs, pair_of, slot_of_pair = [], [], [], []
     slot_table, truth_col = [], []
@@ -96,29 +98,36 @@ def fit(cases: Sequence[FrameCase], *, l2: float = 0.01, steps: int = 200) -> Ma
         slot_table.append(list(range(n_slots, n_slots + len(local))))
         truth_col.append(local[c.truth])
         n_slots += len(local)
-    P = torch.from_numpy(np.concatenate(prods) * dim) if prods else torch.zeros((0, dim))
-    C = torch.from_numpy(np.concatenate(confs)) if confs else torch.zeros(0)
-    match_pair = torch.from_numpy(np.concatenate(pair_of)) if pair_of else torch.zeros(0, dtype=torch.long)
+    if not prods:
+        return plain
+    # Scaled by the dimension so that theta's entries are of order 1 (a descriptor product's are ~1/D).
+    P = torch.from_numpy(np.concatenate(prods) * dim)
+    C = torch.from_numpy(np.concatenate(confs))
+    match_pair = torch.from_numpy(np.concatenate(pair_of))
     pair_slot = torch.tensor(slot_of_pair)
     width = max(len(t) for t in slot_table)
     table = torch.tensor([t + [t[0]] * (width - len(t)) for t in slot_table])
     valid = torch.tensor([[k < len(t) for k in range(width)] for t in slot_table])
     truth = torch.tensor(truth_col)
-    opt = torch.optim.LBFGS([theta, bias, log_alpha], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
+    theta = torch.zeros(dim, dtype=torch.float32, requires_grad=True)
+    opt = torch.optim.LBFGS([theta], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
 
     def closure():
         opt.zero_grad()
-        w = torch.sigmoid(P @ theta + bias)
+        s = torch.sigmoid(P @ theta)
+        w = s / s.mean()
         pair_score = torch.zeros(n_pairs).index_add(0, match_pair, w * C)
         best = torch.zeros(n_slots).scatter_reduce(0, pair_slot, pair_score, reduce="amax")
-        logits = (torch.exp(log_alpha) * torch.log1p(best))[table].masked_fill(~valid, float("-inf"))
+        logits = torch.log1p(best)[table].masked_fill(~valid, float("-inf"))
         nll = -torch.log_softmax(logits, 1).gather(1, truth[:, None]).mean()
         loss = nll + l2 * (theta ** 2).sum()
         loss.backward()
         return loss
 
     opt.step(closure)
-    return MatchHead(theta.detach().numpy() * dim, float(bias.detach()))
+    with torch.no_grad():
+        mean = float(torch.sigmoid(P @ theta).mean())
+    return MatchHead(theta.detach().numpy() * dim, 0.0, 1.0 / mean)
 
 
 def leave_one_individual_out(cases_by_individual: dict[Hashable, list[FrameCase]], **fit_kw) -> dict[Hashable, MatchHead]:

@@ -71,7 +71,7 @@ def test_a_fold_head_never_sees_the_held_out_cat(monkeypatch):
 
     def spy(cases, **kw):
         seen[len(seen)] = {p.individual for c in cases for p in c.pairs} | {c.truth for c in cases}
-        return mh.MatchHead(np.zeros(DIM, np.float32), 3.0)
+        return mh.MatchHead(np.zeros(DIM, np.float32), 0.0, 2.0)
 
     monkeypatch.setattr(mh, "fit", spy)
     heads = mh.leave_one_individual_out(by_cat)
@@ -81,12 +81,13 @@ def test_a_fold_head_never_sees_the_held_out_cat(monkeypatch):
 
 
 def test_head_file_round_trip_and_fold_choice(tmp_path):
-    a = mh.MatchHead(np.arange(DIM, dtype=np.float32), -1.0)
+    a = mh.MatchHead(np.arange(DIM, dtype=np.float32), -1.0, 0.5)
     every = mh.MatchHead(np.zeros(DIM, np.float32), 2.0)
     path = tmp_path / "head.json"
     mh.HeadFile("aliked", "3", every, {"cat01": a}, {"frames": 3}).save(path)
     loaded = mh.HeadFile.load(path)
     assert np.allclose(loaded.head_for("cat01").theta, a.theta) and loaded.head_for("cat01").bias == -1.0
+    assert loaded.head_for("cat01").scale == 0.5
     assert loaded.head_for("cat09") is loaded.all and loaded.head_for(None) is loaded.all
     bad = path.read_text().replace('"version": "h1"', '"version": "h0"')
     path.write_text(bad)

@@ -160,8 +160,12 @@
     return latlngs;
   }
 
-  function fit(map, latlngs) {
-    if (!latlngs.length) return;
+  /* Fit the view to the points, then call done once the map has stopped moving: Leaflet animates
+     the zoom after the markers are drawn, and a click meant for a marker while the view still moves
+     lands on the bare map. Leaflet fires moveend on every path of setView, even when nothing moves. */
+  function fit(map, latlngs, done) {
+    if (!latlngs.length) { if (done) done(); return; }
+    if (done) map.once("moveend", done);
     if (latlngs.length === 1) { map.setView(latlngs[0], 11); return; }
     map.fitBounds(L.latLngBounds(latlngs), { padding: [30, 30], maxZoom: 12 });
   }
@@ -214,9 +218,8 @@
           text += " (" + interpolate(ngettext("%s without coordinates", "%s without coordinates", data.without_coordinates), [data.without_coordinates]) + ")";
         }
         setStatus(text);
-        fit(map, drawn.latlngs);
         if (!first && window.history.replaceState) window.history.replaceState(null, "", "?" + qs);
-        frame.dataset.loaded = "true";
+        fit(map, drawn.latlngs, function () { frame.dataset.loaded = "true"; });
       }).catch(function (err) { setStatus(err.message || gettext("Could not load the map data.")); frame.dataset.loaded = "error"; });
     }
     if (form) {
@@ -241,8 +244,7 @@
       latlngs = drawn.latlngs;
     }
     frame.dataset.markers = String(state.markers);
-    fit(map, latlngs);
-    frame.dataset.loaded = "true";
+    fit(map, latlngs, function () { frame.dataset.loaded = "true"; });
   }
 
   /* Camera stations as a layer the user switches on; loaded on first use. */

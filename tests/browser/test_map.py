@@ -92,6 +92,13 @@ def open_map(page, live_server, query=""):
     page.wait_for_selector("[data-slreid-map][data-loaded=true]")
 
 
+def wait_until_shown(page, status_prefix):
+    """Wait for a filter's sightings to be drawn and the view to stop moving (a click on a marker
+    while Leaflet still animates the zoom lands on the bare map)."""
+    page.wait_for_function("prefix => document.querySelector('[data-slreid-map]').dataset.loaded === 'true'"
+                           " && document.querySelector('#map-status').textContent.startsWith(prefix)", arg=status_prefix)
+
+
 def marker_points(page):
     """(lat, lon, exact) of every sighting marker drawn, read from Leaflet itself."""
     return page.evaluate("""() => {
@@ -133,12 +140,11 @@ def test_two_partners_see_their_own_markers_exact_and_the_others_coarsened(brows
 
     # Filter to one cat: only her markers remain, and the URL remembers the filter.
     page.select_option("select[name=individual]", str(ayla.pk))
-    page.wait_for_function("() => document.querySelector('[data-slreid-map]').dataset.loaded === 'true'"
-                           " && document.querySelector('#map-status').textContent.startsWith('6 ')")
+    wait_until_shown(page, "6 ")
     assert page.locator("path.sighting-marker").count() == 6
     assert f"individual={ayla.pk}" in page.url
     page.select_option("select[name=body_part]", BodyPart.LEFT_FLANK)
-    page.wait_for_function("() => document.querySelector('#map-status').textContent.startsWith('3 ')")
+    wait_until_shown(page, "3 ")
     assert page.locator("path.sighting-marker").count() == 3
 
     # Popup of an own sighting: thumbnail, date, individual and a link to the sighting.
@@ -168,7 +174,7 @@ def test_two_partners_see_their_own_markers_exact_and_the_others_coarsened(brows
     # Alice's unconfirmed sighting is not on his map; his own unconfirmed one is.
     assert sum(expected_c.values()) == 10 + 5 + 1
     cpage.select_option("select[name=organization]", str(org_a.pk))
-    cpage.wait_for_function("() => document.querySelector('#map-status').textContent.startsWith('10 ')")
+    wait_until_shown(cpage, "10 ")
     assert cpage.locator("path.sighting-marker.exact").count() == 0
     cpage.locator("path.sighting-marker.coarse").first.click()
     cpopup = cpage.locator(".leaflet-popup-content .popup-sighting").first

@@ -45,9 +45,9 @@ def main(argv=None) -> int:
     django.setup()
     from django.conf import settings
 
-    from matching.engine.accurate import AccurateConfig, pair_score
+    from matching.engine.accurate import pair_score
     from matching.engine.evaluation import pessimistic_rank, plan_queries, read_dataset, roc_auc
-    from matching.engine.evaluation_runner import FeatureStore, PairCache, auto_boxes, build_engine
+    from matching.engine.evaluation_runner import cached_accurate_pairs, shares_static_pixels
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset_dir")
@@ -56,22 +56,19 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     ds = read_dataset(args.dataset_dir)
-    engine = build_engine(settings.MATCHING_ACCURATE_EXTRACTOR, device="cpu", max_keypoints=settings.MATCHING_MAX_KEYPOINTS)
-    suggested = auto_boxes(ds, Path(args.cache_dir)) if args.suggested_boxes else None
-    store = FeatureStore(Path(args.cache_dir), ds, engine, ignore_boxes=False, suggested=suggested)
-    cache = PairCache(store.folder / f"pairs-accurate-k{AccurateConfig().match_keypoints}.pkl")
-    if not cache:
+    store, pairs = cached_accurate_pairs(ds, Path(args.cache_dir), extractor=settings.MATCHING_ACCURATE_EXTRACTOR,
+                                         max_keypoints=settings.MATCHING_MAX_KEYPOINTS,
+                                         suggested_boxes=args.suggested_boxes)
+    if not pairs:
         print(f"no cached pairs in {store.folder}: run evaluate --mode accurate first", file=sys.stderr)
         return 2
     ir = {it.index: is_ir(it.path) for it in ds.items}
-    # Image-level pairs only (the "fg" keys are sighting-level re-runs of masked frames).
-    pairs = {k: v[0] for k, v in cache.items() if len(k) == 2}
     rows = []
     for (q, g), m in pairs.items():
         iq, ig = ds.items[q], ds.items[g]
         fq, fg = store.get(q), store.get(g)
         same_station = bool(iq.station) and iq.station == ig.station
-        soft, kept = pair_score(fq, fg, m, same_camera=same_station or tuple(fq.image_size) == tuple(fg.image_size))
+        soft, kept = pair_score(fq, fg, m, same_camera=shares_static_pixels(ds, store, q, g))
         conf = [float(c) for c in m.confidence]
         rows.append({
             "query": q, "ref": g, "same": iq.individual == ig.individual,

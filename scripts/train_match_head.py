@@ -33,9 +33,9 @@ def main(argv=None) -> int:
     import numpy as np
     from django.conf import settings
 
-    from matching.engine.accurate import AccurateConfig, verified_matches
+    from matching.engine.accurate import verified_matches
     from matching.engine.evaluation import pessimistic_rank, read_dataset
-    from matching.engine.evaluation_runner import FeatureStore, PairCache, auto_boxes, build_engine
+    from matching.engine.evaluation_runner import cached_accurate_pairs, shares_static_pixels
     from matching.engine.match_head import FrameCase, HeadFile, PairData, fit, leave_one_individual_out
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -47,15 +47,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     ds = read_dataset(args.dataset_dir)
-    engine = build_engine(settings.MATCHING_ACCURATE_EXTRACTOR, device="cpu", max_keypoints=settings.MATCHING_MAX_KEYPOINTS)
-    suggested = auto_boxes(ds, Path(args.cache_dir)) if args.suggested_boxes else None
-    store = FeatureStore(Path(args.cache_dir), ds, engine, ignore_boxes=False, suggested=suggested)
-    cache = PairCache(store.folder / f"pairs-accurate-k{AccurateConfig().match_keypoints}.pkl")
-    # Image-level pairs only (the "fg" keys are sighting-level re-runs of masked frames).
+    store, cached = cached_accurate_pairs(ds, Path(args.cache_dir), extractor=settings.MATCHING_ACCURATE_EXTRACTOR,
+                                          max_keypoints=settings.MATCHING_MAX_KEYPOINTS,
+                                          suggested_boxes=args.suggested_boxes)
     pairs = defaultdict(list)
-    for key, (m, _seconds) in cache.items():
-        if len(key) == 2:
-            pairs[key[0]].append((key[1], m))
+    for (q, g), m in cached.items():
+        pairs[q].append((g, m))
     if not pairs:
         print(f"no cached accurate pairs in {store.folder}: run evaluate --mode accurate first", file=sys.stderr)
         return 2
@@ -66,8 +63,7 @@ def main(argv=None) -> int:
         data = []
         for g, m in sorted(refs, key=lambda r: r[0]):
             ig, fg = ds.items[g], store.get(g)
-            same_camera = (bool(iq.station) and iq.station == ig.station) or tuple(fq.image_size) == tuple(fg.image_size)
-            inl = verified_matches(fq, fg, m, same_camera=same_camera)
+            inl = verified_matches(fq, fg, m, same_camera=shares_static_pixels(ds, store, q, g))
             i0, i1 = np.asarray(m.idx0)[inl], np.asarray(m.idx1)[inl]
             data.append(PairData(ig.individual, np.asarray(fq.descriptors, np.float32)[i0] * np.asarray(fg.descriptors, np.float32)[i1],
                                  np.asarray(m.confidence, np.float32)[inl]))
@@ -97,7 +93,7 @@ def main(argv=None) -> int:
     print(f"| all (out of fold) | {tot[0]} | | {tot[1]} ({tot[1] / tot[0]:.1%}) | {tot[2]} ({tot[2] / tot[0]:.1%}) |")
     print(f"in sample, head fitted on all: {rank1(every, head_all)} of {len(every)}")
     print("rank-1 here is among the shortlisted individuals of each cached frame, the plain score as the accurate mode's")
-    HeadFile(engine.extractor.name, engine.extractor.version, head_all, {str(k): h for k, h in folds.items()}, {
+    HeadFile(store.engine.extractor.name, store.engine.extractor.version, head_all, {str(k): h for k, h in folds.items()}, {
         "dataset": ds.name, "frames": len(every), "l2": args.l2, "suggested_boxes": args.suggested_boxes,
         "command": "scripts/train_match_head.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     }).save(Path(args.out))

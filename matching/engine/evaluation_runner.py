@@ -390,3 +390,26 @@ def run_seed_baseline(
                 log(f"queries {n}/{len(queries)}")
     cache.save()
     return records
+
+
+def cached_accurate_pairs(dataset: Dataset, cache_root: Path, *, extractor: str, max_keypoints: int,
+                          suggested_boxes: bool) -> tuple[FeatureStore, dict]:
+    """What `evaluate --mode accurate` cached, for the scripts that study it (diagnose_pairs.py,
+    train_match_head.py): the feature store and the image-level pairs {(query, reference): Matches}.
+    The sighting-level keys (a frame masked by its burst) are left out."""
+    from matching.engine.accurate import AccurateConfig
+
+    engine = build_engine(extractor, device="cpu", max_keypoints=max_keypoints)
+    suggested = auto_boxes(dataset, Path(cache_root)) if suggested_boxes else None
+    store = FeatureStore(Path(cache_root), dataset, engine, ignore_boxes=False, suggested=suggested)
+    cache = PairCache(store.folder / f"pairs-accurate-k{AccurateConfig().match_keypoints}.pkl")
+    return store, {k: v[0] for k, v in cache.items() if len(k) == 2}
+
+
+def shares_static_pixels(dataset: Dataset, store: FeatureStore, query: int, reference: int) -> bool:
+    """scoring.same_frame for two data-set images: one station, or frames of one size."""
+    iq, ig = dataset.items[query], dataset.items[reference]
+    if iq.station and iq.station == ig.station:
+        return True
+    return tuple(store.get(query).image_size) == tuple(store.get(reference).image_size)
+
